@@ -31,6 +31,7 @@ class LPNEngine(ABC):
         self._used = [np.arange(lt.fan_in)[None, :] < lt.count[:, None] for lt in self.topology.layers]
         self._masks = np.array([config.task_mask(t) for t in range(config.tasks.count)], dtype=bool)
         self.state: dict[str, Any] = {}
+        self.synapse_updates = 0  # a counter for benchmarks, not part of the state
 
     # ------------------------------------------------------------------ state
     @property
@@ -233,6 +234,7 @@ class LPNEngine(ABC):
     def _update(self, li: int, e: np.ndarray, x: np.ndarray) -> None:
         score = self._scores(li, e, x)
         flat = select_top(score.ravel(), self.L(li, "budget"))
+        self.synapse_updates += len(flat)
         if len(flat):
             k = self.topology.layers[li - 1].fan_in
             self._learn_selected(li, flat // k, flat % k, e, x)

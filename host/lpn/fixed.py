@@ -142,6 +142,17 @@ class FixedLPN(LPNEngine, EstimatorMixin):
     def _encode_t(self, T: np.ndarray) -> np.ndarray:
         return quantise(T, self.formats.fa[-1])
 
+    def quantise_input(self, X: Any) -> np.ndarray:
+        """Float inputs (n, inputs) to int16 in the input format; rejects NaN, inf, bad shapes."""
+        return self._encode_x(self._check_X(X))
+
+    def quantise_target(self, T: Any) -> np.ndarray:
+        """Float target vectors (n, outputs) to int16 in the output format."""
+        T = np.asarray(T, dtype=np.float64)
+        if T.ndim != 2 or T.shape[1] != self.n_outputs:
+            raise ValueError(f"targets must have shape (n, {self.n_outputs}), got {T.shape}")
+        return self._encode_t(T)
+
     def _decode_y(self, Y: np.ndarray) -> np.ndarray:
         return np.asarray(Y, dtype=np.float64) / (1 << self.formats.fa[-1])
 
