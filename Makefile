@@ -1,14 +1,15 @@
 # The two entry points of the project (see README.md):
 #   make run   - set everything up, then run the main job
 #   make test  - set everything up, then run the whole test suite
-# Everything else here is the set-up they share.
+# Everything else here is the set-up they share. Each step is idempotent and cheap
+# when already done, so both commands can be run again at any time.
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test setup clean
+.PHONY: run test setup system-deps platformio clean
 
 run: setup
 	$(BIN)/lpn experiment all
@@ -16,13 +17,21 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest -n 2 tests
 
-setup: $(STAMP)
+setup: system-deps $(STAMP) platformio
+
+# Debian packages: cross compilers, emulators, a second C compiler, cppcheck.
+system-deps:
+	bash scripts/install-system-deps.sh
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+# PlatformIO's core prepared for offline builds (no registry is reachable).
+platformio: $(STAMP)
+	$(BIN)/python scripts/setup-platformio.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

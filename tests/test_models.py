@@ -167,3 +167,14 @@ def test_estimator_api_regression_and_params():
         m.set_params(learning__eta=0.05)
         assert m.get_params()["config"].learning.eta == 0.05
         assert m.state["step"] == 0, "set_params starts from a fresh model"
+
+
+@pytest.mark.parametrize("kind", MODELS)
+def test_river_style_one_at_a_time(kind, digits):
+    X, y = digits
+    m = kind(digits_like())
+    m.learn_one(dict(enumerate(X[0])), int(y[0]), classes=list(range(10)))
+    for xi, yi in zip(X[1:600], y[1:600]):
+        m.learn_one(xi, int(yi))
+    hits = sum(m.predict_one(xi) == yi for xi, yi in zip(X[1400:1500], y[1400:1500]))
+    assert hits >= 80

@@ -175,10 +175,12 @@ class EstimatorMixin:
             x = list(x.values())
         return self._check_X(np.asarray(x, dtype=np.float64).reshape(1, -1))
 
-    def learn_one(self, x: Any, y: Any, task: int = 0) -> "EstimatorMixin":
+    def learn_one(self, x: Any, y: Any, task: int = 0, classes: Any = None) -> "EstimatorMixin":
+        """Learn one sample: a label (declare `classes` on the first call) or a target vector."""
         X = self._one(x)
-        yy = np.asarray([y]) if self.classes_ is not None or np.ndim(y) == 0 else np.asarray(y)[None, :]
-        return self.partial_fit(X, yy, task=task)
+        labelled = classes is not None or self.classes_ is not None
+        yy = np.asarray([y]) if labelled or np.ndim(y) == 0 else np.asarray(y)[None, :]
+        return self.partial_fit(X, yy, classes=classes, task=task)
 
     def predict_one(self, x: Any, task: int | None = None) -> Any:
         out = self.predict(self._one(x), task=task)
