@@ -245,3 +245,18 @@ def test_installed_entry_point_runs_the_lifecycle(tmp_path, data):
     assert fixed.state["step"] == 2 * N_SAMPLES
     bad = call("info", "missing.lpn", code=2)
     assert bad.stderr.startswith("error: ") and "missing.lpn" in bad.stderr
+
+
+def test_train_infers_each_samples_task_from_the_masks(tmp_path):
+    X, y = datasets.digits()
+    csv = tmp_path / "digits.csv"
+    datasets.write_csv(csv, X[:200], y[:200])
+    model = tmp_path / "m.lpn"
+    ok("new", "digits", "--out", model)
+    out = ok("train", model, csv, "--label", "label").output
+    assert "tasks [0, 1, 2, 3, 4]" in out
+    trained = modelfile.load(model)
+    assert trained.state["step"] >= 200
+    trained.classes_ = np.arange(10)  # the model file keeps outputs, labels are output indices
+    assert trained.score(X[:200], y[:200], task=y[:200] // 2) > 0.9
+    fails("train", model, csv, "--label", "label", "--task", "0", words=("outside task 0",))

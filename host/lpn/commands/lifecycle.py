@@ -75,6 +75,21 @@ def _check_labels(model: Any, y: np.ndarray, data: Path, task: int | None) -> No
         raise LPNError(f"{data}: labels {outside} are outside task {task}'s outputs {mask}")
 
 
+def _tasks_of_labels(model: Any, y: np.ndarray, data: Path) -> np.ndarray:
+    """Each sample's task: the first task whose output mask holds its label."""
+    masks = model.config.tasks.masks
+    if not masks:
+        return np.zeros(len(y), dtype=np.int64)
+    task_of = {}
+    for t, mask in enumerate(masks):
+        for o in mask:
+            task_of.setdefault(o, t)
+    orphans = sorted({int(v) for v in y} - set(task_of))
+    if orphans:
+        raise LPNError(f"{data}: labels {orphans} are in no task's output mask; pass --task")
+    return np.array([task_of[int(v)] for v in y], dtype=np.int64)
+
+
 def _check_task(model: Any, task: int) -> None:
     count = model.config.tasks.count
     if task >= count:
@@ -120,8 +135,9 @@ def new(config_spec: str, out: Path, kind: str, force: bool) -> None:
               help="CSV column holding the class labels (output indices).")
 @click.option("--epochs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Passes over the data.")
-@click.option("--task", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Task id the samples belong to (selects the output mask).")
+@click.option("--task", type=click.IntRange(min=0), default=None,
+              help="Task id the samples belong to (selects the output mask). "
+                   "Default: each sample's task is the one whose mask holds its label.")
 @click.option("--out", "out", type=_file_path(), default=None,
               help="Write the trained model here instead of back to MODEL.")
 @user_errors
@@ -133,9 +149,11 @@ def train(model_path: Path, data: Path, label: str, epochs: int, task: int, out:
     """
     model = modelfile.load(model_path)
     X, y, _ = datasets.load_csv(data, label=label)
-    _check_task(model, task)
+    if task is not None:
+        _check_task(model, task)
     _check_features(model, X, data)
     _check_labels(model, y, data, task)
+    tasks = np.full(len(y), task) if task is not None else _tasks_of_labels(model, y, data)
     classes = np.arange(model.config.outputs)
     n = len(X)
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
@@ -145,12 +163,13 @@ def train(model_path: Path, data: Path, label: str, epochs: int, task: int, out:
         for _ in range(epochs):
             for start in range(0, n, TRAIN_CHUNK):
                 stop = min(n, start + TRAIN_CHUNK)
-                model.partial_fit(X[start:stop], y[start:stop], classes=classes, task=task)
+                model.partial_fit(X[start:stop], y[start:stop], classes=classes, task=tasks[start:stop])
                 progress.advance(bar, stop - start)
-    accuracy = model.score(X, y, task=task)
+    accuracy = model.score(X, y, task=tasks)
     target = out or model_path
     modelfile.save(model, target)
-    _console().print(f"trained {n} samples x {epochs} epoch(s) on task {task}; "
+    where = f"task {task}" if task is not None else f"tasks {sorted(set(tasks.tolist()))}"
+    _console().print(f"trained {n} samples x {epochs} epoch(s) on {where}; "
                      f"accuracy on {data.name}: {accuracy:.4f}; saved {target}")
 
 
