@@ -12,6 +12,7 @@ import configparser
 import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -60,7 +61,7 @@ def offline_environment(core_dir: Path, base: Mapping[str, str] | None = None) -
     """Environment variables for a pio call that must not touch the network."""
     env = dict(os.environ if base is None else base)
     env.update(
-        PLATFORMIO_CORE_DIR=str(core_dir),
+        PLATFORMIO_CORE_DIR=str(Path(core_dir).resolve()),
         PLATFORMIO_SETTING_ENABLE_TELEMETRY="No",
         # Without this, a week after the first run a build waits ~60 s on an upgrade check.
         PLATFORMIO_DISABLE_UPGRADE_CHECK="true",
@@ -146,8 +147,6 @@ def ensure_offline_core(core_dir: Path | None = None) -> Path:
 
 
 def _remove_tree(path: Path) -> None:
-    import shutil
-
     shutil.rmtree(path, ignore_errors=True)
 
 
@@ -172,7 +171,7 @@ def run_pio(
     extra_env: Mapping[str, str] | None = None,
 ) -> str:
     """Run `pio ARGS` offline in `project_dir`; return its output or raise PioError."""
-    core_dir = Path(core_dir or default_core_dir(project_dir))
+    core_dir = Path(core_dir or default_core_dir(project_dir)).resolve()
     env = offline_environment(core_dir)
     env.update(extra_env or {})
     command = [sys.executable, "-m", "platformio", *args]

@@ -1,0 +1,293 @@
+"""The firmware foundation, run for real: offline PlatformIO builds of the emulator and
+desktop targets, the ELFs booted in QEMU, bytes echoed back over the UART's TCP port.
+
+Every pio call here runs with HTTP(S) proxies pointing at a local sentinel that
+records each connection, so a build that reached for the network fails the test
+instead of silently waiting ~60 s on an unreachable registry.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import serial
+
+from lpn import pio
+from lpn.emulator import Emulator, EmulatorError, qemu_machine_for_env
+
+EMULATED_ENVS = ["qemu_m4", "qemu_m3"]
+OFFLINE_ENVS = [*EMULATED_ENVS, "native"]
+# A pio call that waits on the registry takes ~60 s; an offline build takes ~1-3 s.
+BUILD_SECONDS_LIMIT = 30.0
+
+
+class NetworkSentinel:
+    """A local TCP listener posing as the HTTP(S) proxy; records who connected."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.requests: list[bytes] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            with client:
+                client.settimeout(1.0)
+                try:
+                    self.requests.append(client.recv(256) or b"(connected, sent nothing)")
+                except OSError:
+                    self.requests.append(b"(connected)")
+
+    def environment(self) -> dict[str, str]:
+        proxy = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if k.lower() != "no_proxy"}
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+            env[name] = env[name.lower()] = proxy
+        return env
+
+    def close(self) -> None:
+        self.server.close()
+
+
+@pytest.fixture(scope="module")
+def sentinel():
+    watcher = NetworkSentinel()
+    yield watcher
+    watcher.close()
+
+
+@pytest.fixture(scope="module")
+def builds(sentinel, tmp_path_factory):
+    """Each offline environment built twice into a fresh build dir: cold, then warm."""
+    build_dir = tmp_path_factory.mktemp("pio-build")
+    extra_env = {**sentinel.environment(), "PLATFORMIO_BUILD_DIR": str(build_dir)}
+    results = {}
+    for env in OFFLINE_ENVS:
+        timings = []
+        for _ in ("cold", "warm"):
+            started = time.monotonic()
+            program = pio.build(env, extra_env=extra_env, timeout=120)
+            timings.append(time.monotonic() - started)
+        results[env] = (program, *timings)
+        print(f"\n{env}: cold build {timings[0]:.2f} s, warm build {timings[1]:.2f} s")
+    return results
+
+
+def test_offline_core_is_prepared_idempotently_and_accepted_by_platformio(tmp_path):
+    core = tmp_path / "core"
+    pio.ensure_offline_core(core)
+    package = core / "packages" / pio.SCONS_PACKAGE
+    first = {p.name: (p.read_text(), p.stat().st_mtime_ns) for p in package.iterdir()}
+    pio.ensure_offline_core(core)
+    assert {p.name: (p.read_text(), p.stat().st_mtime_ns) for p in package.iterdir()} == first
+
+    meta = json.loads((package / ".piopm").read_text())
+    assert meta["spec"]["owner"] == "platformio"
+    # PlatformIO's own lookup must find it without installing anything.
+    probe = (
+        "from platformio.package.manager.core import get_core_package_dir;"
+        "print(get_core_package_dir('tool-scons', auto_install=False))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=pio.offline_environment(core),
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout.strip()
+    assert Path(found).resolve() == package.resolve()
+
+
+def test_setup_script_prepares_the_given_core_dir(tmp_path):
+    repo = Path(pio.__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, str(repo / "scripts" / "setup-platformio.py"), str(tmp_path / "core")],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "core" / "packages" / "tool-scons" / "scons.py").is_file()
+
+
+def test_sentinel_sees_a_pio_call_that_reaches_for_the_registry(tmp_path):
+    # The control for the offline assertions below: `pio boards` without
+    # --installed queries PlatformIO's registry, and the sentinel must notice.
+    control = NetworkSentinel()
+    core = pio.ensure_offline_core(tmp_path / "core")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "platformio", "boards", "some-board"],
+        cwd=tmp_path, env=pio.offline_environment(core, control.environment()),
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not control.requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        process.kill()
+        process.wait()
+        control.close()
+    assert control.requests
+
+
+@pytest.mark.parametrize("env", OFFLINE_ENVS)
+def test_offline_build_never_touches_the_network_and_is_fast(env, builds, sentinel):
+    program, cold, warm = builds[env]
+    assert program.is_file()
+    assert sentinel.requests == [], "a pio build reached for the network"
+    assert cold < BUILD_SECONDS_LIMIT and warm < BUILD_SECONDS_LIMIT
+
+
+@pytest.mark.parametrize("env, fpu", [("qemu_m4", True), ("qemu_m3", False)])
+def test_cortex_m_elf_is_linked_for_the_board(env, fpu, builds):
+    elf = builds[env][0]
+    assert pio.size_tool_for(elf) == "arm-none-eabi-size"
+    attributes = subprocess.run(
+        ["arm-none-eabi-readelf", "-A", str(elf)], capture_output=True, text=True, check=True
+    ).stdout
+    assert ("Tag_ABI_VFP_args: VFP registers" in attributes) == fpu
+    headers = subprocess.run(
+        ["arm-none-eabi-readelf", "-S", str(elf)], capture_output=True, text=True, check=True
+    ).stdout
+    vector_line = next(line for line in headers.splitlines() if ".isr_vector" in line)
+    assert " 00000000 " in vector_line, "the vector table must sit at address 0"
+
+    size = pio.size_of(elf)
+    assert size.sections[".isr_vector"] > 0 and size.sections[".text"] > 0
+    assert size.flash == size.text + size.data
+    assert size.ram >= size.sections[".stack"]
+
+
+def test_on_target_board_checks_pass_in_qemu_and_natively(sentinel, tmp_path):
+    # `pio test` rebuilds the environments as test programs: never in the shared
+    # build dir, whose firmware other tests boot.
+    extra_env = {**sentinel.environment(), "PLATFORMIO_BUILD_DIR": str(tmp_path)}
+    args = ["test"] + [flag for env in OFFLINE_ENVS for flag in ("-e", env)]
+    output = pio.run_pio(args, extra_env=extra_env, timeout=300)
+    cases = 6
+    assert f"{cases * len(OFFLINE_ENVS)} test cases: {cases * len(OFFLINE_ENVS)} succeeded" in output
+    for env in OFFLINE_ENVS:
+        assert f"{env}:test_board [PASSED]" in output
+    assert sentinel.requests == [], "pio test reached for the network"
+
+
+def test_on_target_harness_reports_a_failing_check(tmp_path):
+    extra_env = {"PLATFORMIO_BUILD_DIR": str(tmp_path), "PLATFORMIO_BUILD_FLAGS": "-DLPN_TEST_FORCE_FAILURE"}
+    with pytest.raises(pio.PioError) as failure:
+        pio.run_pio(["test", "-e", "qemu_m3"], extra_env=extra_env, timeout=120)
+    assert "lpn-test:FAIL forced_failure" in failure.value.output
+    assert "lpn-test:END 1" in failure.value.output
+    assert "qemu_m3:test_board [FAILED]" in failure.value.output
+
+
+def test_build_failure_reports_pio_output():
+    with pytest.raises(pio.PioError) as failure:
+        pio.build("no_such_env", timeout=60)
+    assert "no_such_env" in str(failure.value)
+    assert failure.value.output
+
+
+def test_emulated_envs_name_their_qemu_machine():
+    assert qemu_machine_for_env("qemu_m4") == "mps2-an386"
+    assert qemu_machine_for_env("qemu_m3") == "mps2-an385"
+    with pytest.raises(EmulatorError):
+        qemu_machine_for_env("native")
+
+
+def read_exactly(link: serial.Serial, count: int) -> bytes:
+    received = bytearray()
+    while len(received) < count:
+        chunk = link.read(count - len(received))
+        if not chunk:
+            break
+        received += chunk
+    return bytes(received)
+
+
+@pytest.mark.parametrize("env", EMULATED_ENVS)
+def test_qemu_echoes_bytes_over_the_uart(env, builds):
+    elf = builds[env][0]
+    payload = random.Random(env).randbytes(16 * 1024)
+    with Emulator(elf, machine=qemu_machine_for_env(env), timeout=60) as emu:
+        link = serial.serial_for_url(emu.url, timeout=5)
+        try:
+            link.write(b"\x00")
+            assert read_exactly(link, 1) == b"\x00"
+            boot_to_first_byte = time.monotonic() - emu.started_at
+
+            started = time.monotonic()
+            for offset in range(0, len(payload), 256):
+                link.write(payload[offset:offset + 256])
+            echoed = read_exactly(link, len(payload))
+            seconds = time.monotonic() - started
+        finally:
+            link.close()
+        assert emu.process.poll() is None, emu.output
+    assert echoed == payload
+    print(f"\n{env}: boot to first byte {boot_to_first_byte * 1000:.0f} ms, "
+          f"echo {len(payload) / seconds / 1024:.1f} KiB/s round trip")
+    assert boot_to_first_byte < 5.0
+    assert seconds < 20.0
+
+
+def test_idle_firmware_sleeps_instead_of_spinning(builds):
+    # The board's wait() puts the core in WFI until a UART or SysTick interrupt;
+    # a polling loop would keep QEMU at a full host core.
+    with Emulator(builds["qemu_m4"][0], timeout=30) as emu:
+        link = serial.serial_for_url(emu.url, timeout=5)
+        try:
+            link.write(b"\x01")
+            assert read_exactly(link, 1) == b"\x01"
+            cpu_before = _cpu_seconds(emu.process.pid)
+            time.sleep(1.5)
+            busy = (_cpu_seconds(emu.process.pid) - cpu_before) / 1.5
+            link.write(b"\x02")  # still awake to the UART after sleeping
+            assert read_exactly(link, 1) == b"\x02"
+        finally:
+            link.close()
+    assert busy < 0.25, f"idle QEMU used {busy:.0%} of a core"
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_emulator_is_killed_by_its_timeout(builds):
+    # Nobody connects, so QEMU would wait forever; the watchdog must end it.
+    with Emulator(builds["qemu_m4"][0], timeout=1.0) as emu:
+        assert emu.process.wait(10) is not None
+        assert emu.timed_out
+    assert emu.process.poll() is not None
+
+
+def test_emulator_kills_qemu_on_leaving_the_block(builds):
+    with Emulator(builds["qemu_m3"][0], machine="mps2-an385", timeout=60) as emu:
+        link = serial.serial_for_url(emu.url, timeout=5)
+        link.close()
+        process = emu.process
+    assert process.poll() is not None
+    assert not emu.timed_out
+
+
+def test_emulator_refuses_a_missing_firmware(tmp_path):
+    with pytest.raises(EmulatorError, match="no firmware"):
+        Emulator(tmp_path / "absent.elf").start()
+
+
+def test_native_build_echoes_stdin_and_exits_at_end_of_input(builds):
+    payload = random.Random(7).randbytes(100_000)
+    done = subprocess.run([str(builds["native"][0])], input=payload, capture_output=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == payload
