@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from lpn.docgen import markers
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -60,7 +62,7 @@ def test_generator_cli_reports_and_rewrites_stale_files(tmp_path, capsys):
     header = tmp_path / "table.h"
     header.write_text("stale\n")
     doc = tmp_path / "protocol.md"
-    doc.write_text("".join(f"{a}\nold\n{b}\n" for a, b in (P._markers(n) for n in P.DOC_TABLES)))
+    doc.write_text("".join(f"{a}\nold\n{b}\n" for a, b in (markers(n, f"python -m lpn.protocol --write-doc {P.DOC_PATH}") for n in P.DOC_TABLES)))
     assert P.main(["--write-c", str(header), "--write-doc", str(doc), "--check"]) == 1
     assert header.read_text() == "stale\n"
     assert P.main(["--write-c", str(header), "--write-doc", str(doc)]) == 0

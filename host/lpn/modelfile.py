@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from . import layout
+from .docgen import render_tables
 from .config import InputConfig, LayerConfig, LPNConfig
 from .topology import build_topology
 
@@ -353,21 +354,9 @@ DOC_TABLES = {"header": header_table, "blocks": blocks_table,
               "formats": formats_table, "state": state_table}
 
 
-def _markers(name: str) -> tuple[str, str]:
-    return (f"<!-- generated: {name} (python -m lpn.modelfile docs/model-file.md) -->",
-            f"<!-- end generated: {name} -->")
-
-
 def render_doc(text: str) -> str:
     """`text` with every generated table replaced by the one the code defines now."""
-    for name, make in DOC_TABLES.items():
-        begin, end = _markers(name)
-        start = text.find(begin)
-        stop = text.find(end)
-        if start < 0 or stop < start:
-            raise ValueError(f"model-file doc: missing the markers of the {name!r} table")
-        text = text[: start + len(begin)] + "\n" + make() + "\n" + text[stop:]
-    return text
+    return render_tables(text, DOC_TABLES, "python -m lpn.modelfile docs/model-file.md", "model-file doc")
 
 
 if __name__ == "__main__":  # regenerate the doc's tables in place

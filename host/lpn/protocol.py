@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from .docgen import render_tables
+
 VERSION = 1
 
 # Largest decoded frame (header, payload and CRC) the protocol allows. A device
@@ -685,20 +687,9 @@ DOC_TABLES = {"constants": constants_table, "commands": commands_table,
               "fields": fields_table, "statuses": statuses_table}
 
 
-def _markers(name: str) -> tuple[str, str]:
-    return (f"<!-- generated: {name} (python -m lpn.protocol --write-doc {DOC_PATH}) -->",
-            f"<!-- end generated: {name} -->")
-
-
 def render_doc(text: str) -> str:
     """`text` with every generated table replaced by the one defined here now."""
-    for name, make in DOC_TABLES.items():
-        begin, end = _markers(name)
-        start, stop = text.find(begin), text.find(end)
-        if start < 0 or stop < start:
-            raise ValueError(f"protocol doc: missing the markers of the {name!r} table")
-        text = text[: start + len(begin)] + "\n" + make() + "\n" + text[stop:]
-    return text
+    return render_tables(text, DOC_TABLES, f"python -m lpn.protocol --write-doc {DOC_PATH}", "protocol doc")
 
 
 def main(argv: Iterable[str] | None = None) -> int:

@@ -18,17 +18,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from .errors import UserError
 from ..experiments import EXPERIMENTS, KINDS, ExperimentResult, run
 
 JSON_VERSION = 1
-
-
-class ExperimentError(click.ClickException):
-    """A user-facing failure: printed as `error: ...`, exit code 2."""
-    exit_code = 2
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True, file=file)
 
 
 def _verdict(passed: bool) -> str:
@@ -84,14 +77,14 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     except OSError as exc:
-        raise ExperimentError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+        raise UserError(f"{path}: cannot write ({exc.strerror or exc})") from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise ExperimentError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+        raise UserError(f"{path}: cannot write ({exc.strerror or exc})") from exc
 
 
 @click.command(help=f"""Run one of the paper's experiments, or all of them, and check its claim.
@@ -109,7 +102,7 @@ def experiment(name: str, kind: str, json_path: Path | None, quick: bool) -> Non
     names = list(EXPERIMENTS) if name == "all" else [name]
     kinds = list(KINDS) if kind == "both" else [kind]
     if json_path is not None and not json_path.parent.is_dir():
-        raise ExperimentError(f"{json_path}: directory {json_path.parent} does not exist")
+        raise UserError(f"{json_path}: directory {json_path.parent} does not exist")
     all_results: dict[str, dict[str, ExperimentResult]] = {}
     for exp_name in names:
         with console.status(f"running {exp_name} ..."):

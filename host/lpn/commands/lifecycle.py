@@ -7,7 +7,6 @@ after all the work has succeeded.
 """
 from __future__ import annotations
 
-import functools
 import math
 from pathlib import Path
 from typing import Any, Callable
@@ -19,29 +18,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .. import configs, datasets, layout, modelfile
+from .errors import UserError, user_errors
 
 # Samples per partial_fit call while training: small enough for a smooth progress bar,
 # large enough that the per-call validation costs nothing.
 TRAIN_CHUNK = 32
 
 
-class LPNError(click.ClickException):
-    """A user-facing failure: printed as `error: ...`, exit code 2."""
-    exit_code = 2
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True, file=file)
-
-
-def user_errors(command: Callable) -> Callable:
-    """Turn the library's validation errors (all ValueErrors) into LPNError."""
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except ValueError as exc:
-            raise LPNError(str(exc)) from exc
-    return wrapper
+# The shared user-error type, under the name this module has always used.
+LPNError = UserError
 
 
 def _console() -> Console:
