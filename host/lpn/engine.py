@@ -74,6 +74,10 @@ class LPNEngine(ABC):
                 raise ValueError(f"state field L{li}.src points past the {below} units below")
             if not self.config.structural.enabled and not np.array_equal(src[used], lt.src[used]):
                 raise ValueError(f"state field L{li}.src differs from the config's fixed connectivity")
+            if np.any((np.asarray(values[f"L{li}.boost"]) != 0) & (np.asarray(values[f"L{li}.boost"]) != 1)):
+                raise ValueError(f"state field L{li}.boost: every flag must be 0 or 1")
+            if values[f"L{li}.loss_fast"] < 0 or values[f"L{li}.loss_slow"] < 0:
+                raise ValueError(f"state fields L{li}.loss_fast/loss_slow: a loss average is never negative")
             budget = int(values[f"L{li}.budget"])
             if not lt.budget_min <= budget <= lt.budget_max:
                 raise ValueError(f"state field L{li}.budget {budget} outside [{lt.budget_min}, {lt.budget_max}]")
@@ -221,7 +225,7 @@ class LPNEngine(ABC):
         for li in sorted(passes):
             for e, xin in passes[li]:
                 self._update(li, e, xin)
-        self.state["step"] += 1
+        self.state["step"] = (self.state["step"] + 1) & 0xFFFFFFFF  # u32, wraps as in C
         self._evaporate()
         for li in sorted(losses):
             self._adapt(li, losses[li])

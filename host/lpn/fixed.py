@@ -271,7 +271,7 @@ class FixedLPN(LPNEngine, EstimatorMixin):
             pull = 0
         wide = w + hebb - pull
         W[rows, cols] = s16(wide)
-        self.state["saturations"] += int(np.count_nonzero((wide < I16_MIN) | (wide > I16_MAX)))
+        self._count_saturations(wide)
         s_new = u8(s + rshr(c["DS"] * np.abs(ex), 16 + fe + fx - f.fs))
         S[rows, cols] = s_new
         G[rows, cols] = u8(g + rshr(c["DG"] * s_new, 16 + f.fs - f.fg))
@@ -280,7 +280,11 @@ class FixedLPN(LPNEngine, EstimatorMixin):
             b = self.L(li, "b")
             wide_b = b[units] + rshr(c["ETA"] * e[units], 16 + fe - fw)
             b[units] = s16(wide_b)
-            self.state["saturations"] += int(np.count_nonzero((wide_b < I16_MIN) | (wide_b > I16_MAX)))
+            self._count_saturations(wide_b)
+
+    def _count_saturations(self, wide: np.ndarray) -> None:
+        clipped = int(np.count_nonzero((wide < I16_MIN) | (wide > I16_MAX)))
+        self.state["saturations"] = min(U32_MAX, self.state["saturations"] + clipped)
 
     def _evaporate(self):
         lr = self.config.learning

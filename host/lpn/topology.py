@@ -29,10 +29,14 @@ def radius_sq(radius: float) -> int:
     return r * r
 
 
+_POPCOUNT8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.int32)
+
+
 def popcount16(v: np.ndarray | int) -> np.ndarray | int:
     if isinstance(v, (int, np.integer)):
         return bin(int(v)).count("1")
-    return np.array([bin(int(x)).count("1") for x in np.ravel(v)], dtype=np.int32).reshape(np.shape(v))
+    v = np.asarray(v).astype(np.int64)
+    return _POPCOUNT8[v & 0xFF] + _POPCOUNT8[(v >> 8) & 0xFF]
 
 
 def _grid_positions(shape: list[int], extent: list[int], channels: int) -> np.ndarray:

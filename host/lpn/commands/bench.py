@@ -8,6 +8,7 @@ from lpn.cli import LazyGroup
 BENCHES = {
     "host": "lpn.bench_host:bench_host",
     "codegen": "lpncodegen.bench:bench_codegen",
+    "micropython": "lpncodegen.micropython.bench:bench_micropython",
 }
 
 

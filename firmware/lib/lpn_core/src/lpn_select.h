@@ -1,0 +1,114 @@
+/*
+ * Top-B selection without a score array (docs/fixed-point.md section 7, step 2).
+ *
+ * A layer learns at the B slots with the largest positive score, ties going to
+ * the lower flat index. Storing a 64-bit score per slot would cost more RAM than
+ * the synapses themselves, so the generated code recomputes scores in a few
+ * passes over the slots and this selector narrows down the B-th largest score:
+ *
+ *   lpn_topb_begin(&sel, budget);
+ *   for every slot: lpn_topb_first(&sel, score);        -- histogram of bit lengths
+ *   lpn_topb_after_first(&sel);
+ *   while (!sel.decided) {
+ *       for every slot: lpn_topb_feed(&sel, score);     -- a narrower bucket
+ *       lpn_topb_resolve(&sel);
+ *   }
+ *   for every slot, in flat index order:
+ *       if (lpn_topb_take(&sel, score)) learn at the slot;
+ *
+ * The result is a threshold: a slot is taken when its score exceeds `above`, or
+ * equals it while fewer than `ties` slots of that score were taken before it.
+ * Each pass either resolves the threshold or shrinks the candidate bucket by 6
+ * bits; once the bucket holds at most LPN_TOPB_CACHE scores they are sorted in
+ * a small buffer. Typical layers need three passes in all.
+ */
+#ifndef LPN_SELECT_H
+#define LPN_SELECT_H
+
+#include <stdint.h>
+
+#ifndef LPN_TOPB_CACHE
+#define LPN_TOPB_CACHE 16 /* scores sorted directly once the bucket is this small */
+#endif
+#define LPN_TOPB_BINS 64
+
+typedef struct {
+    uint64_t above;    /* every score > above is taken */
+    uint32_t ties;     /* ... and the first `ties` slots whose score == above */
+    uint32_t taken;    /* ties taken so far by lpn_topb_take */
+    uint32_t need;     /* slots still to take inside the bucket [lo, hi] */
+    uint32_t in_bucket;
+    uint64_t lo, hi;   /* the bucket of scores that holds the threshold */
+    uint8_t shift;     /* digit shift within the bucket (digit mode) */
+    uint8_t mode;      /* what the next feeding pass does */
+    uint8_t decided;   /* 1 once `above` and `ties` are final */
+    uint32_t cached;
+    uint32_t hist[LPN_TOPB_BINS];
+    uint64_t cache[LPN_TOPB_CACHE];
+} lpn_topb;
+
+enum { LPN_TOPB_DIGITS = 0, LPN_TOPB_COLLECT = 1 };
+
+/* Start a selection of at most `budget` slots. */
+void lpn_topb_begin(lpn_topb *sel, uint32_t budget);
+
+/* Number of significant bits of v >= 1 (1..64). */
+static inline unsigned lpn_bit_length(uint64_t v)
+{
+#if defined(__GNUC__)
+    return 64u - (unsigned)__builtin_clzll(v);
+#else
+    unsigned n = 0;
+    while (v != 0u) {
+        v >>= 1;
+        ++n;
+    }
+    return n;
+#endif
+}
+
+/* First pass: record one slot's score (zero scores may be passed or skipped). */
+static inline void lpn_topb_first(lpn_topb *sel, uint64_t score)
+{
+    if (score != 0u) {
+        sel->hist[lpn_bit_length(score) - 1u]++;
+        sel->in_bucket++; /* counts every positive score in this pass */
+    }
+}
+
+/* After the first pass: decide, or set up the next pass. */
+void lpn_topb_after_first(lpn_topb *sel);
+
+/* Later passes: record one slot's score. */
+static inline void lpn_topb_feed(lpn_topb *sel, uint64_t score)
+{
+    if (score < sel->lo || score > sel->hi) {
+        return;
+    }
+    if (sel->mode == LPN_TOPB_COLLECT) {
+        if (sel->cached < LPN_TOPB_CACHE) {
+            sel->cache[sel->cached] = score;
+        }
+        sel->cached++;
+    } else {
+        sel->hist[(score - sel->lo) >> sel->shift]++;
+    }
+}
+
+/* After a later pass: decide, or narrow the bucket for one more pass. */
+void lpn_topb_resolve(lpn_topb *sel);
+
+/* Whether the slot with this score is selected; call in flat index order. */
+static inline int lpn_topb_take(lpn_topb *sel, uint64_t score)
+{
+    if (score > sel->above) {
+        return 1;
+    }
+    if (score == sel->above && score != 0u && sel->taken < sel->ties) {
+        sel->taken++;
+        return 1;
+    }
+    return 0;
+}
+
+#endif /* LPN_SELECT_H */
