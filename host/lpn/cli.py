@@ -19,6 +19,7 @@ COMMANDS = {
     "experiment": "lpn.commands.experiment:experiment",
     "bench": "lpn.commands.bench:bench",
     "codegen": "lpncodegen.cli:codegen",
+    "mpy": "lpn.commands.mpy:mpy",
 }
 
 
