@@ -185,3 +185,19 @@ def test_generated_api_from_a_plain_c_program(tmp_path):
         assert record[:1] == (b"E" if refused else b"K"), i
         assert record[1:] == model.state_bytes(), f"state differs after op {i}"
     assert np.asarray(model.state["step"]) > 200
+
+
+def test_cli_micropython_target_writes_the_module_and_refuses_a_float_model(model_file, tmp_path):
+    out = tmp_path / "mpy"
+    result = CliRunner().invoke(lpn_main, ["codegen", str(model_file), "--target", "micropython",
+                                           "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in out.iterdir())
+    assert "lpn_small.py" in names and "lpn_small_viper.py" in names and "small.lpnstate" in names
+    state = (out / "small.lpnstate").read_bytes()
+    assert state == modelfile.load(model_file).state_bytes()
+    floaty = tmp_path / "float.lpn"
+    modelfile.save(FloatLPN(case_model("frozen3").config), floaty)
+    bad = CliRunner().invoke(lpn_main, ["codegen", str(floaty), "--target", "micropython",
+                                        "--out", str(tmp_path / "no")])
+    assert bad.exit_code == 2 and "fixed model is needed" in bad.output

@@ -1,7 +1,9 @@
-"""`lpn codegen MODEL --out DIR [--prefix NAME]`: write the C learner of a fixed-point model file."""
+"""`lpn codegen MODEL --out DIR`: write the C (or MicroPython) learner of a fixed-point model file."""
 from __future__ import annotations
 
 import click
+
+from lpn.commands.errors import UserError
 
 from .model_view import CodegenError
 
@@ -12,7 +14,11 @@ from .model_view import CodegenError
               help="Folder for <prefix>.h and <prefix>.c (created if missing).")
 @click.option("--prefix", default=None,
               help="C name prefix of every symbol (default: the model's config name).")
-def codegen(model: str, out_dir: str, prefix: str | None) -> None:
+@click.option("--target", type=click.Choice(["c", "micropython"]), default="c", show_default=True,
+              help="c: <prefix>.h/.c for a firmware; micropython: a module to copy to a board.")
+@click.option("--variant", type=click.Choice(["both", "portable", "viper"]), default="both",
+              show_default=True, help="MicroPython only: plain bytecode, @micropython.viper, or both.")
+def codegen(model: str, out_dir: str, prefix: str | None, target: str, variant: str) -> None:
     """Generate fixed-point C that learns, from a fixed-point MODEL file.
 
     The files build with the lpn_core library (firmware/lib/lpn_core; in
@@ -20,6 +26,14 @@ def codegen(model: str, out_dir: str, prefix: str | None) -> None:
     """
     from lpn.modelfile import ModelFileError, load
 
+    if target == "micropython":
+        from .micropython import generate_from_file
+        try:
+            for path in generate_from_file(model, out_dir, variant):
+                click.echo(f"wrote {path}")
+        except (ModelFileError, CodegenError, ValueError, OSError) as exc:
+            raise UserError(str(exc)) from None
+        return
     from .generator import generate
     from .model_view import build_view
 
@@ -28,7 +42,7 @@ def codegen(model: str, out_dir: str, prefix: str | None) -> None:
         view = build_view(fixed, prefix)
         paths = generate(fixed, out_dir, view.prefix)
     except (ModelFileError, CodegenError, OSError) as exc:
-        raise click.ClickException(str(exc)) from None
+        raise UserError(str(exc)) from None
     for path in paths:
         click.echo(f"wrote {path}")
     click.echo(f"{view.prefix}: {view.synapses} synapses, {view.state_bytes} state bytes, "
