@@ -1,5 +1,7 @@
 """The firmware foundation, run for real: offline PlatformIO builds of the emulator and
-desktop targets, the ELFs booted in QEMU, bytes echoed back over the UART's TCP port.
+desktop targets, the ELFs booted in QEMU and answering the serial protocol over the
+UART's TCP port (the protocol itself is tested in test_protocol.py and
+test_device_e2e.py).
 
 Every pio call here runs with HTTP(S) proxies pointing at a local sentinel that
 records each connection, so a build that reached for the network fails the test
@@ -9,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import socket
 import subprocess
 import sys
@@ -20,8 +21,11 @@ from pathlib import Path
 import pytest
 import serial
 
-from lpn import pio
+from lpn import modelfile, pio
+from lpn import protocol as P
+from lpn.device import Device
 from lpn.emulator import Emulator, EmulatorError, qemu_machine_for_env
+from lpn.fixed import FixedLPN
 
 EMULATED_ENVS = ["qemu_m4", "qemu_m3"]
 OFFLINE_ENVS = [*EMULATED_ENVS, "native"]
@@ -216,27 +220,25 @@ def read_exactly(link: serial.Serial, count: int) -> bytes:
 
 
 @pytest.mark.parametrize("env", EMULATED_ENVS)
-def test_qemu_echoes_bytes_over_the_uart(env, builds):
+def test_qemu_firmware_answers_over_the_uart(env, builds):
     elf = builds[env][0]
-    payload = random.Random(env).randbytes(16 * 1024)
     with Emulator(elf, machine=qemu_machine_for_env(env), timeout=60) as emu:
         link = serial.serial_for_url(emu.url, timeout=5)
         try:
-            link.write(b"\x00")
+            # The protocol loop sends one delimiter as soon as it is up.
             assert read_exactly(link, 1) == b"\x00"
             boot_to_first_byte = time.monotonic() - emu.started_at
-
+            device = Device(link=link, timeout=5)
             started = time.monotonic()
-            for offset in range(0, len(payload), 256):
-                link.write(payload[offset:offset + 256])
-            echoed = read_exactly(link, len(payload))
+            state = device.get_state()
             seconds = time.monotonic() - started
         finally:
             link.close()
         assert emu.process.poll() is None, emu.output
-    assert echoed == payload
+    # Built without a model, the firmware runs its environment's default: digits.
+    assert state == FixedLPN.new("digits").state_bytes()
     print(f"\n{env}: boot to first byte {boot_to_first_byte * 1000:.0f} ms, "
-          f"echo {len(payload) / seconds / 1024:.1f} KiB/s round trip")
+          f"state download {len(state) / seconds / 1024:.1f} KiB/s")
     assert boot_to_first_byte < 5.0
     assert seconds < 20.0
 
@@ -247,13 +249,11 @@ def test_idle_firmware_sleeps_instead_of_spinning(builds):
     with Emulator(builds["qemu_m4"][0], timeout=30) as emu:
         link = serial.serial_for_url(emu.url, timeout=5)
         try:
-            link.write(b"\x01")
-            assert read_exactly(link, 1) == b"\x01"
+            device = Device(link=link, timeout=5)
             cpu_before = _cpu_seconds(emu.process.pid)
             time.sleep(1.5)
             busy = (_cpu_seconds(emu.process.pid) - cpu_before) / 1.5
-            link.write(b"\x02")  # still awake to the UART after sleeping
-            assert read_exactly(link, 1) == b"\x02"
+            assert device.info().inputs == 64  # still awake to the UART after sleeping
         finally:
             link.close()
     assert busy < 0.25, f"idle QEMU used {busy:.0%} of a core"
@@ -286,8 +286,25 @@ def test_emulator_refuses_a_missing_firmware(tmp_path):
         Emulator(tmp_path / "absent.elf").start()
 
 
-def test_native_build_echoes_stdin_and_exits_at_end_of_input(builds):
-    payload = random.Random(7).randbytes(100_000)
-    done = subprocess.run([str(builds["native"][0])], input=payload, capture_output=True, timeout=30)
+def test_native_build_serves_the_protocol_on_stdin_and_exits_at_end_of_input(builds):
+    names = ["hello", "info", "stats", "unknown", "get_state"]
+    requests = [
+        (P.BY_NAME["hello"].code, P.pack(P.BY_NAME["hello"].request, {"host_version": P.VERSION}, {})),
+        (P.BY_NAME["info"].code, b""),
+        (P.BY_NAME["stats"].code, b""),
+        (0x7E, b""),
+        (P.BY_NAME["get_state"].code, P.pack(P.BY_NAME["get_state"].request, {"offset": 0, "length": 64}, {})),
+    ]
+    wire = b"".join(b"\x00" + P.request_frame(code, seq, payload) for seq, (code, payload) in enumerate(requests))
+    done = subprocess.run([str(builds["native"][0])], input=wire, capture_output=True, timeout=30)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == payload
+    replies = [P.parse_reply(body) for body in P.FrameReader().feed(done.stdout)]
+    assert [(r.code, r.seq) for r in replies] == [(code, seq) for seq, (code, _) in enumerate(requests)]
+    statuses = dict(zip(names, (r.status_name for r in replies)))
+    assert statuses == {"hello": "ok", "info": "ok", "stats": "ok", "unknown": "unknown_command", "get_state": "ok"}
+    model = FixedLPN.new("digits")
+    info = P.unpack(P.BY_NAME["info"].reply, replies[1].payload, {})
+    assert info["model_hash"].hex() == modelfile.model_hash(model)
+    assert info["board"] == "native" and info["free_ram"] == 0
+    chunk = P.unpack(P.BY_NAME["get_state"].reply, replies[4].payload, {})
+    assert chunk["total"] == len(model.state_bytes()) and chunk["data"] == model.state_bytes()[:64]

@@ -63,6 +63,11 @@ struct lpn_board {
     /* Optional (may be NULL): ends the program with `code`, where that means
      * something (an emulator or the desktop); real boards leave it NULL. */
     void (*exit)(int code);
+
+    /* Optional (may be NULL, reported as 0 = unknown): bytes of RAM the
+     * firmware leaves unused, for the protocol's info reply. Without a heap
+     * this is the RAM beyond the image and its stack reservation. */
+    uint32_t (*free_ram)(void);
 };
 
 /* Brings up the hardware the board layer uses (clocks, UART, FPU) and returns

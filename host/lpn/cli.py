@@ -20,6 +20,13 @@ COMMANDS = {
     "bench": "lpn.commands.bench:bench",
     "codegen": "lpncodegen.cli:codegen",
     "mpy": "lpn.commands.mpy:mpy",
+    "build": "lpn.commands.device:build",
+    "flash": "lpn.commands.device:flash",
+    "emulate": "lpn.commands.device:emulate",
+    "push": "lpn.commands.device:push",
+    "pull": "lpn.commands.device:pull",
+    "stream": "lpn.commands.device:stream",
+    "monitor": "lpn.commands.device:monitor",
 }
 
 

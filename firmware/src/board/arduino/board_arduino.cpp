@@ -5,8 +5,8 @@
  */
 #include <Arduino.h>
 
-#include "echo_placeholder.h"
 #include "lpn_board.h"
+#include "protocol_loop.h"
 
 #ifndef LPN_SERIAL_BAUD
 #define LPN_SERIAL_BAUD 115200
@@ -31,6 +31,20 @@ static uint32_t arduino_millis(void *context)
     return (uint32_t)millis();
 }
 
+#if defined(__AVR__)
+/* avr-libc's heap bounds: without malloc the heap stays empty, so the gap
+ * between the end of .bss and the stack pointer is the free RAM. */
+extern char __heap_start;
+extern char *__brkval;
+
+static uint32_t avr_free_ram(void)
+{
+    char top;
+    const char *heap_end = __brkval != 0 ? __brkval : &__heap_start;
+    return (uint32_t)(&top - heap_end);
+}
+#endif
+
 static lpn_board arduino_board;
 
 const struct lpn_board *lpn_board_init(void)
@@ -44,17 +58,28 @@ const struct lpn_board *lpn_board_init(void)
     arduino_board.clock.millis = arduino_millis;
     arduino_board.clock.context = NULL;
     arduino_board.exit = NULL;
+#if defined(__AVR__)
+    arduino_board.free_ram = avr_free_ram;
+#else
+    arduino_board.free_ram = NULL; /* no portable measure across the framework's cores */
+#endif
     return &arduino_board;
 }
 
 static const struct lpn_board *board;
+static bool serving;
 
 void setup()
 {
     board = lpn_board_init();
+    /* A learner too large for this build's frame limit leaves the board
+     * silent rather than answering with sizes it cannot honour. */
+    serving = protocol_loop_init(board) == 0;
 }
 
 void loop()
 {
-    (void)echo_placeholder_step(board);
+    if (serving) {
+        (void)protocol_loop_step(board);
+    }
 }

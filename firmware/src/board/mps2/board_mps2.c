@@ -19,9 +19,19 @@
 #define STRINGIFY_VALUE(x) #x
 #define STRINGIFY(x) STRINGIFY_VALUE(x)
 
+/* From the linker script: the top of the stack reservation and the end of RAM. */
+extern uint32_t _estack, _eram;
+
 static void exit_emulator(int code)
 {
     semihosting_exit(code);
+}
+
+/* Nothing is allocated at run time, so everything above the stack reservation
+ * is free; the stack itself is reserved, used or not. */
+static uint32_t unused_ram(void)
+{
+    return (uint32_t)((uintptr_t)&_eram - (uintptr_t)&_estack);
 }
 
 static const struct lpn_board mps2_board = {
@@ -29,6 +39,7 @@ static const struct lpn_board mps2_board = {
     {cmsdk_uart_read_byte, cmsdk_uart_write, cmsdk_uart_wait, CMSDK_UART0},
     {systick_clock_millis, 0},
     exit_emulator,
+    unused_ram,
 };
 
 const struct lpn_board *lpn_board_init(void)

@@ -76,6 +76,7 @@ static const struct lpn_board native_board = {
     {stdin_read_byte, stdout_write, stdin_wait, NULL},
     {monotonic_millis, NULL},
     exit_process,
+    NULL, /* a desktop process has no fixed RAM to report */
 };
 
 const struct lpn_board *lpn_board_init(void)
