@@ -9,7 +9,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test setup system-deps platformio micropython clean
+.PHONY: run test setup system-deps platformio micropython tools clean
 
 run: setup
 	$(BIN)/lpn experiment all
@@ -17,7 +17,7 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest -n 2 tests
 
-setup: system-deps $(STAMP) platformio micropython
+setup: system-deps $(STAMP) platformio micropython tools
 
 # Debian packages: cross compilers, emulators, a second C compiler, cppcheck.
 system-deps:
@@ -37,6 +37,11 @@ platformio: $(STAMP)
 # so the port's `micropython` command cannot shadow anything in .venv.
 micropython:
 	bash scripts/setup-micropython.sh
+
+# The project's own emulator tools: the simavr UART bridge and the QEMU
+# instruction-count plugin.
+tools: system-deps
+	bash scripts/setup-tools.sh
 
 clean:
 	rm -rf $(VENV) .venv-mpy typings .pytest_cache
