@@ -17,6 +17,7 @@ COMMANDS = {
     "convert": "lpn.commands.lifecycle:convert",
     "info": "lpn.commands.lifecycle:info",
     "experiment": "lpn.commands.experiment:experiment",
+    "continual": "lpn.commands.continual:continual",
     "bench": "lpn.commands.bench:bench",
     "codegen": "lpncodegen.cli:codegen",
     "mpy": "lpn.commands.mpy:mpy",
