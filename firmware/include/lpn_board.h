@@ -53,6 +53,11 @@ struct lpn_clock {
     void *context;
 };
 
+/* The persistent medium for the learner's state: lpn_storage's callback struct
+ * (lib/lpn_storage/src/lpn_storage.h), declared here only as a pointer so that
+ * boards without persistence need not build that library. */
+struct lpn_storage_config;
+
 struct lpn_board {
     /* Short board name for the info reply, e.g. "mps2-an386". */
     const char *name;
@@ -68,6 +73,13 @@ struct lpn_board {
      * firmware leaves unused, for the protocol's info reply. Without a heap
      * this is the RAM beyond the image and its stack reservation. */
     uint32_t (*free_ram)(void);
+
+    /* Optional (may be NULL: the board keeps nothing across a restart, and the
+     * protocol's save and load reply `unsupported`): where the learner's state
+     * is saved, two slots of lpn_storage (EEPROM, flash, a host file). Ready
+     * when lpn_board_init returns; the firmware loads the newest complete slot
+     * at boot. Its slot size bounds the state size that can be saved. */
+    const struct lpn_storage_config *storage;
 };
 
 /* Brings up the hardware the board layer uses (clocks, UART, FPU) and returns

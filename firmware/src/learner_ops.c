@@ -2,6 +2,9 @@
 
 #include "learner.h"          /* generated for this build: the learner's API and sizes */
 #include "learner_meta.h"     /* generated next to it: the model's SHA-256 and task masks */
+#include "lpn_storage.h"
+
+#include <string.h>
 
 /* Compile-time checks (C99 has no static_assert): a negative array size stops
  * the build when the generated learner does not fit the protocol's fields. */
@@ -18,6 +21,13 @@ static const uint8_t task_masks[LEARNER_N_TASKS][LEARNER_TASK_MASK_BYTES] LPN_FL
 
 static learner_model model;
 static const struct lpn_board *host_board;
+
+/* Persistence: a saved state is the model's SHA-256 followed by the exported
+ * state, staged in the scratch buffer handed over by learner_ops_attach_storage. */
+static uint8_t *scratch;
+static size_t scratch_size;
+static int8_t boot_status = LPN_PROTO_ERR_UNSUPPORTED;
+static uint32_t saves;
 
 static int adapter_info(void *context, struct lpn_learner_info *info)
 {
@@ -140,6 +150,90 @@ static int adapter_reset(void *context)
     return learner_init(&model);
 }
 
+static const struct lpn_storage_config *usable_storage(void)
+{
+    if (host_board->storage == NULL || scratch == NULL || scratch_size < LEARNER_OPS_SAVED_BYTES(LEARNER_STATE_BYTES)) {
+        return NULL;
+    }
+    return host_board->storage;
+}
+
+static int adapter_save(void *context)
+{
+    const struct lpn_storage_config *storage = usable_storage();
+    long capacity;
+    int result;
+
+    (void)context;
+    if (storage == NULL) {
+        return LPN_PROTO_ERR_UNSUPPORTED;
+    }
+    capacity = lpn_storage_capacity(storage);
+    if (capacity < 0) {
+        return LPN_PROTO_ERR_STORAGE_FAILED;
+    }
+    if ((unsigned long)capacity < (unsigned long)LEARNER_OPS_SAVED_BYTES(LEARNER_STATE_BYTES)) {
+        return LPN_PROTO_ERR_STORAGE_FULL;
+    }
+    lpn_copy_from_flash(scratch, model_hash, sizeof model_hash);
+    result = learner_export_state(&model, scratch + sizeof model_hash, LEARNER_STATE_BYTES);
+    if (result < 0) {
+        return result;
+    }
+    result = lpn_storage_save(storage, scratch, (uint32_t)LEARNER_OPS_SAVED_BYTES(LEARNER_STATE_BYTES));
+    if (result == LPN_STORAGE_ERR_NOSPACE) {
+        return LPN_PROTO_ERR_STORAGE_FULL;
+    }
+    if (result < 0) {
+        return LPN_PROTO_ERR_STORAGE_FAILED;
+    }
+    saves++;
+    return LPN_OK;
+}
+
+static int adapter_load(void *context)
+{
+    const struct lpn_storage_config *storage = usable_storage();
+    uint8_t hash[sizeof model_hash];
+    uint32_t length = 0;
+    int result;
+
+    (void)context;
+    if (storage == NULL) {
+        return LPN_PROTO_ERR_UNSUPPORTED;
+    }
+    result = lpn_storage_load(storage, scratch, (uint32_t)scratch_size, &length);
+    if (result == LPN_STORAGE_ERR_NOENT) {
+        return LPN_PROTO_ERR_NO_SAVED_STATE;
+    }
+    if (result == LPN_STORAGE_ERR_NOSPACE) {
+        return LPN_PROTO_ERR_SAVED_MODEL_DIFFERS; /* longer than any state of this model */
+    }
+    if (result < 0) {
+        return LPN_PROTO_ERR_STORAGE_FAILED;
+    }
+    lpn_copy_from_flash(hash, model_hash, sizeof hash);
+    if (length != LEARNER_OPS_SAVED_BYTES(LEARNER_STATE_BYTES) || memcmp(scratch, hash, sizeof hash) != 0) {
+        return LPN_PROTO_ERR_SAVED_MODEL_DIFFERS;
+    }
+    /* The learner checks the state and changes nothing if it is not one it can reach. */
+    return learner_import_state(&model, scratch + sizeof hash, LEARNER_STATE_BYTES);
+}
+
+static int adapter_storage(void *context, struct lpn_storage_status *status)
+{
+    const struct lpn_storage_config *storage = usable_storage();
+    long capacity = storage != NULL ? lpn_storage_capacity(storage) : 0;
+
+    (void)context;
+    status->present = storage != NULL ? 1u : 0u;
+    status->boot_status = boot_status;
+    /* The state's own room: the model's SHA-256 is stored before it. */
+    status->capacity = capacity > (long)sizeof model_hash ? (uint32_t)(capacity - (long)sizeof model_hash) : 0u;
+    status->saves = saves;
+    return LPN_OK;
+}
+
 static const struct lpn_learner_ops ops = {
     NULL,
     adapter_info,
@@ -153,8 +247,9 @@ static const struct lpn_learner_ops ops = {
     adapter_export_state,
     adapter_import_state,
     adapter_reset,
-    NULL, /* save: no persistent storage yet, so the protocol replies unsupported */
-    NULL, /* load */
+    adapter_save,
+    adapter_load,
+    adapter_storage,
 };
 
 const struct lpn_learner_ops *learner_ops_init(const struct lpn_board *board)
@@ -164,4 +259,16 @@ const struct lpn_learner_ops *learner_ops_init(const struct lpn_board *board)
     }
     host_board = board;
     return &ops;
+}
+
+int learner_ops_attach_storage(uint8_t *buffer, size_t size)
+{
+    int result;
+
+    scratch = buffer;
+    scratch_size = size;
+    result = adapter_load(NULL);
+    /* Every status fits an int8: the protocol's codes are -128..0. */
+    boot_status = result < 0 ? (int8_t)result : (int8_t)LPN_PROTO_OK;
+    return boot_status;
 }

@@ -13,7 +13,7 @@
 #endif
 
 /* 0 leaves out the staging buffer of LEARNER_STATE_BYTES: the device then
- * answers get_state and put_state_* `unsupported`, for boards whose RAM holds
+ * answers get_state, put_state_*, save and load `unsupported`, for boards whose RAM holds
  * the learner but not a second copy of its state. */
 #ifndef LPN_DEVICE_STATE_TRANSFER
 #define LPN_DEVICE_STATE_TRANSFER 1
@@ -27,7 +27,8 @@ static uint8_t rx_buffer[LPN_PROTOCOL_BUFFER_SIZE(LPN_DEVICE_MAX_FRAME)];
 static uint8_t tx_buffer[LPN_PROTOCOL_BUFFER_SIZE(LPN_DEVICE_MAX_FRAME)];
 static int16_t vectors[LEARNER_N_INPUTS + LEARNER_N_OUTPUTS];
 #if LPN_DEVICE_STATE_TRANSFER
-static uint8_t state_buffer[LEARNER_STATE_BYTES];
+/* Also stages a saved state (the model's SHA-256, then the state). */
+static uint8_t state_buffer[LEARNER_OPS_SAVED_BYTES(LEARNER_STATE_BYTES)];
 #endif
 static struct lpn_protocol protocol;
 
@@ -56,6 +57,10 @@ int protocol_loop_init(const struct lpn_board *board)
     config.state_buffer = NULL;
     config.state_buffer_size = 0u;
 #endif
+    /* The saved state, if any, replaces the compiled-in one before the host is
+     * served; a failed load leaves the compiled-in state (the storage command
+     * tells the host why). */
+    (void)learner_ops_attach_storage(config.state_buffer, config.state_buffer_size);
     return lpn_protocol_init(&protocol, &config);
 }
 

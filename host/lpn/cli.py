@@ -28,6 +28,8 @@ COMMANDS = {
     "pull": "lpn.commands.device:pull",
     "stream": "lpn.commands.device:stream",
     "monitor": "lpn.commands.device:monitor",
+    "save": "lpn.commands.persist:save",
+    "load": "lpn.commands.persist:load",
 }
 
 

@@ -286,11 +286,17 @@ class Device:
     def reset(self) -> None:
         self.request("reset")
 
-    def save(self) -> None:
-        self.request("save")
+    def save(self, timeout: float | None = None) -> None:
+        """Store the state in the device's persistent storage (power-loss safe)."""
+        self.request("save", timeout=timeout)
 
-    def load(self) -> None:
-        self.request("load")
+    def load(self, timeout: float | None = None) -> None:
+        """Replace the state with the newest complete saved one."""
+        self.request("load", timeout=timeout)
+
+    def storage(self) -> dict[str, int]:
+        """The storage's figures: present, boot_status (a status code), capacity, saves."""
+        return self.request("storage")
 
     def _chunk_room(self, command: str) -> int:
         cmd = P.BY_NAME[command]

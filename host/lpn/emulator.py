@@ -6,7 +6,9 @@
 QEMU holds the firmware until the first client connects (`wait=on`), so nothing
 the firmware sends early is lost. QEMU is always killed on leaving the `with`
 block, and at the latest after `timeout` seconds, so a hung firmware cannot hang
-its caller. Semihosting is on: the firmware can end the run with an exit code.
+its caller. Semihosting is on: the firmware can end the run with an exit code,
+and with `storage=FILE` its persistent storage (save/load) is that host file, which
+outlives the emulator: a later run with the same file boots with the saved state.
 """
 from __future__ import annotations
 
@@ -23,6 +25,9 @@ from .pio import FIRMWARE_DIR, board_manifest, env_options
 QEMU = "qemu-system-arm"
 DEFAULT_MACHINE = "mps2-an386"
 LOCALHOST = "127.0.0.1"
+# First word of the semihosting command line that names the storage file
+# (firmware/src/board/mps2/board_mps2.c).
+STORAGE_WORD = "lpn-storage"
 # QEMU reports on stderr that the chardev listens; only then can a client connect.
 _LISTENING = "waiting for connection"
 
@@ -59,6 +64,7 @@ class Emulator:
         start_timeout: float = 10.0,
         extra_args: Sequence[str] = (),
         qemu: str = QEMU,
+        storage: Path | str | None = None,
     ):
         self.elf = Path(elf)
         self.machine = machine
@@ -66,6 +72,8 @@ class Emulator:
         self.start_timeout = start_timeout
         self.extra_args = list(extra_args)
         self.qemu = qemu
+        # The host file behind the board's persistent storage (None: no storage).
+        self.storage = Path(storage).resolve() if storage is not None else None
         self.port: int | None = None
         self.process: subprocess.Popen | None = None
         self.timed_out = False
@@ -96,9 +104,17 @@ class Emulator:
             # nodelay: without it small frames crawl (Nagle); wait: keep early output.
             "-chardev", f"socket,id=s0,host={LOCALHOST},port={port},server=on,wait=on,nodelay=on",
             "-serial", "chardev:s0",
-            "-semihosting-config", "enable=on,target=native",
+            "-semihosting-config", self._semihosting(),
             *self.extra_args,
         ]
+
+    def _semihosting(self) -> str:
+        option = "enable=on,target=native"
+        if self.storage is None:
+            return option
+        # The firmware reads its storage file from the semihosting command line
+        # ("lpn-storage FILE"); QEMU's option syntax escapes a comma by doubling it.
+        return f"{option},arg={STORAGE_WORD},arg={str(self.storage).replace(',', ',,')}"
 
     def start(self, attempts: int = 5) -> "Emulator":
         if not self.elf.is_file():

@@ -203,8 +203,21 @@ COMMANDS: tuple[Command, ...] = (
     Command("put_state_commit", 0x23, (), (),
             "Check the staged upload (complete, CRC) and import it in one step; a rejected commit "
             "changes nothing and leaves the upload open."),
-    Command("save", 0x30, (), (), "Reserved: store the state persistently (`unsupported` for now)."),
-    Command("load", 0x31, (), (), "Reserved: restore the persistently stored state (`unsupported` for now)."),
+    Command("save", 0x30, (), (),
+            "Store the state in the board's persistent storage (two slots, power-loss safe: see "
+            "docs/persistence.md); `unsupported` on a board without storage. A failed or interrupted "
+            "save leaves the previous saved state loadable. Discards any state transfer in progress."),
+    Command("load", 0x31, (), (),
+            "Replace the state with the newest complete saved one (the firmware also does this at boot); "
+            "`no_saved_state` if there is none, and then nothing changes. Discards any state transfer "
+            "in progress."),
+    Command("storage", 0x32, (),
+            (Field("present", "u8", None, "1 if the board has persistent storage, else 0"),
+             Field("boot_status", "i8", None, "status of the load at boot: 0 = the saved state was "
+                                              "restored, else why not (e.g. `no_saved_state`)"),
+             Field("capacity", "u32", None, "largest state a slot holds, bytes (0 without storage)"),
+             Field("saves", "u32", None, "successful saves since boot")),
+            "What the board's persistent storage holds and what happened to it at boot."),
 )
 
 BY_NAME = {c.name: c for c in COMMANDS}
@@ -245,9 +258,15 @@ PROTOCOL_ERRORS: tuple[Status, ...] = (
     Status("bad_argument", -38, "a field's value is out of range (e.g. an offset beyond the state)"),
     Status("state_crc", -39, "the uploaded state's CRC-32 differs from the one announced"),
     Status("unsupported", -40, "the device does not offer this command (a callback is missing, "
-                               "or persistence before it exists)"),
+                               "or the board has no persistent storage)"),
     Status("learner_failed", -41, "the learner returned a code outside the learner's range"),
     Status("version", -42, "the host speaks another protocol version"),
+    Status("no_saved_state", -43, "load: the storage holds no complete saved state; nothing changed"),
+    Status("storage_failed", -44, "save or load: the storage medium failed; the previous saved state "
+                                  "is still loadable and the learner is unchanged"),
+    Status("storage_full", -45, "save: the state is larger than a storage slot"),
+    Status("saved_model_differs", -46, "load: the saved state was made by a firmware of another model "
+                                       "(its SHA-256 differs); nothing changed"),
 )
 
 STATUSES: tuple[Status, ...] = (OK,) + LEARNER_ERRORS + PROTOCOL_ERRORS

@@ -1,5 +1,5 @@
 """Firmware and device commands: `lpn build`, `lpn flash`, `lpn emulate`, `lpn push`,
-`lpn pull`, `lpn stream` and `lpn monitor`.
+`lpn pull`, `lpn stream` and `lpn monitor` (`lpn save` and `lpn load`: commands/persist.py).
 
 The device commands take a serial URL: a port (`/dev/ttyACM0`, `COM3`) or the
 `socket://127.0.0.1:PORT` that `lpn emulate` prints. Mistakes (an unreachable
@@ -224,19 +224,26 @@ def flash(env: str, model: str | None, upload_port: str | None, dry_run: bool) -
               help="Build here instead of firmware/.pio/build.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Stop the emulator after this many seconds (default: run until Ctrl-C).")
+@click.option("--storage", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
+              help="Host file that is the board's persistent storage (`lpn save`/`lpn load`; loaded at "
+                   "boot); created if missing. Default: no storage.")
 @device_errors
-def emulate(env: str, model: str | None, build_dir: Path | None, timeout: float | None) -> None:
+def emulate(env: str, model: str | None, build_dir: Path | None, timeout: float | None,
+            storage: Path | None) -> None:
     """Run the firmware in QEMU with its UART on a local TCP port, until Ctrl-C.
 
     Prints the socket:// URL to give the device commands (`lpn push URL MODEL`, ...).
-    The emulated device keeps its state from one connection to the next.
+    The emulated device keeps its state from one connection to the next, and with
+    --storage across runs too: a state saved with `lpn save` is loaded at boot.
     """
     from ..emulator import Emulator, qemu_machine_for_env
 
     machine = qemu_machine_for_env(env)  # before building: native has no emulator
     result = build_firmware.build(env, model, keep_learner=model is None, build_dir=build_dir)
     _print_build(result)
-    emulator = Emulator(result.program, machine=machine, timeout=timeout)
+    if storage is not None and not storage.parent.resolve().is_dir():
+        raise LPNError(f"--storage {storage}: no folder {storage.parent}")
+    emulator = Emulator(result.program, machine=machine, timeout=timeout, storage=storage)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         with emulator:

@@ -389,6 +389,58 @@ static int run_simple(int (*callback)(void *context), void *context, size_t in_l
     return learner_status(callback(context));
 }
 
+/* save and load: besides the learner's codes, the storage's own statuses reach
+ * the host. The transfer is void either way, since the firmware may stage the
+ * state in the transfer's buffer. */
+static int run_storage(struct lpn_protocol *p, int (*callback)(void *context), size_t in_length)
+{
+    int result;
+
+    if (callback == NULL) {
+        return LPN_PROTO_ERR_UNSUPPORTED;
+    }
+    if (in_length != 0u) {
+        return LPN_PROTO_ERR_BAD_LENGTH;
+    }
+    p->transfer = LPN_TRANSFER_NONE;
+    result = callback(p->cfg.ops->context);
+    switch (result) {
+    case LPN_PROTO_ERR_UNSUPPORTED:
+    case LPN_PROTO_ERR_NO_SAVED_STATE:
+    case LPN_PROTO_ERR_STORAGE_FAILED:
+    case LPN_PROTO_ERR_STORAGE_FULL:
+    case LPN_PROTO_ERR_SAVED_MODEL_DIFFERS:
+        return result;
+    default:
+        return learner_status(result);
+    }
+}
+
+static int cmd_storage(struct lpn_protocol *p, size_t in_length, uint8_t *out, size_t *out_length)
+{
+    const struct lpn_learner_ops *ops = p->cfg.ops;
+    struct lpn_storage_status status;
+    int result;
+
+    if (ops->storage == NULL) {
+        return LPN_PROTO_ERR_UNSUPPORTED;
+    }
+    if (in_length != LPN_PROTO_STORAGE_REQ_SIZE) {
+        return LPN_PROTO_ERR_BAD_LENGTH;
+    }
+    memset(&status, 0, sizeof status);
+    result = ops->storage(ops->context, &status);
+    if (result < 0) {
+        return learner_status(result);
+    }
+    out[LPN_PROTO_STORAGE_REP_PRESENT_AT] = status.present;
+    out[LPN_PROTO_STORAGE_REP_BOOT_STATUS_AT] = (uint8_t)status.boot_status;
+    put_u32(out + LPN_PROTO_STORAGE_REP_CAPACITY_AT, status.capacity);
+    put_u32(out + LPN_PROTO_STORAGE_REP_SAVES_AT, status.saves);
+    *out_length = LPN_PROTO_STORAGE_REP_SIZE;
+    return LPN_PROTO_OK;
+}
+
 /* Runs one CRC-checked request; the reply payload goes to out, at most
  * max_frame - REPLY_ROOM bytes (every size was bounded at init). */
 static int run_command(struct lpn_protocol *p, uint8_t cmd, const uint8_t *in, size_t in_length, uint8_t *out,
@@ -461,9 +513,11 @@ static int run_command(struct lpn_protocol *p, uint8_t cmd, const uint8_t *in, s
         }
         return status;
     case LPN_PROTO_CMD_SAVE:
-        return run_simple(ops->save, ops->context, in_length);
+        return run_storage(p, ops->save, in_length);
     case LPN_PROTO_CMD_LOAD:
-        return run_simple(ops->load, ops->context, in_length);
+        return run_storage(p, ops->load, in_length);
+    case LPN_PROTO_CMD_STORAGE:
+        return cmd_storage(p, in_length, out, out_length);
     case LPN_PROTO_CMD_GET_STATE:
         return cmd_state_get(p, in, in_length, out, out_length);
     case LPN_PROTO_CMD_PUT_STATE_BEGIN:

@@ -118,6 +118,14 @@ struct lpn_learner_stats {
     struct lpn_layer_stats layer[LPN_PROTO_MAX_LAYERS];
 };
 
+/* Filled by the `storage` callback. */
+struct lpn_storage_status {
+    uint8_t present;     /* 1 if the board has persistent storage */
+    int8_t boot_status;  /* protocol status of the load at boot (0: restored) */
+    uint32_t capacity;   /* largest state a slot holds, bytes; 0 without storage */
+    uint32_t saves;      /* successful saves since boot */
+};
+
 /*
  * The learner's callbacks, in the style of littlefs's config struct.
  *
@@ -171,9 +179,18 @@ struct lpn_learner_ops {
     /* Back to the model compiled into the firmware. */
     int (*reset)(void *context);
 
-    /* Reserved for persistence; leave NULL until it exists (replies unsupported). */
+    /* Persistence (NULL on a board without storage: the commands reply
+     * unsupported). save stores the whole state; load replaces it with the
+     * newest saved one. Besides the learner's codes they may return
+     * LPN_PROTO_ERR_UNSUPPORTED, _NO_SAVED_STATE, _STORAGE_FAILED,
+     * _STORAGE_FULL or _SAVED_MODEL_DIFFERS, which reach the host unchanged. A failed load leaves the
+     * learner unchanged. Both discard any state transfer in progress, since the
+     * firmware may stage the state in the same buffer. */
     int (*save)(void *context);
     int (*load)(void *context);
+
+    /* Optional (NULL: the storage command replies unsupported): fills *status. */
+    int (*storage)(void *context, struct lpn_storage_status *status);
 };
 
 /* ---- The dispatcher -------------------------------------------------- */

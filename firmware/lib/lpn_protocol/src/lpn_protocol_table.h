@@ -42,7 +42,8 @@ enum lpn_proto_command {
     LPN_PROTO_CMD_PUT_STATE_CHUNK = 0x22,
     LPN_PROTO_CMD_PUT_STATE_COMMIT = 0x23,
     LPN_PROTO_CMD_SAVE = 0x30,
-    LPN_PROTO_CMD_LOAD = 0x31
+    LPN_PROTO_CMD_LOAD = 0x31,
+    LPN_PROTO_CMD_STORAGE = 0x32
 };
 
 /* Reply status codes: 0 is success, every error is negative. */
@@ -63,9 +64,13 @@ enum lpn_proto_status {
     LPN_PROTO_ERR_OUT_OF_ORDER = -37, /* a state chunk or commit out of sequence, or without begin */
     LPN_PROTO_ERR_BAD_ARGUMENT = -38, /* a field's value is out of range (e.g. an offset beyond the state) */
     LPN_PROTO_ERR_STATE_CRC = -39, /* the uploaded state's CRC-32 differs from the one announced */
-    LPN_PROTO_ERR_UNSUPPORTED = -40, /* the device does not offer this command (a callback is missing, or persistence before it exists) */
+    LPN_PROTO_ERR_UNSUPPORTED = -40, /* the device does not offer this command (a callback is missing, or the board has no persistent storage) */
     LPN_PROTO_ERR_LEARNER_FAILED = -41, /* the learner returned a code outside the learner's range */
-    LPN_PROTO_ERR_VERSION = -42 /* the host speaks another protocol version */
+    LPN_PROTO_ERR_VERSION = -42, /* the host speaks another protocol version */
+    LPN_PROTO_ERR_NO_SAVED_STATE = -43, /* load: the storage holds no complete saved state; nothing changed */
+    LPN_PROTO_ERR_STORAGE_FAILED = -44, /* save or load: the storage medium failed; the previous saved state is still loadable and the learner is unchanged */
+    LPN_PROTO_ERR_STORAGE_FULL = -45, /* save: the state is larger than a storage slot */
+    LPN_PROTO_ERR_SAVED_MODEL_DIFFERS = -46 /* load: the saved state was made by a firmware of another model (its SHA-256 differs); nothing changed */
 };
 
 /* hello (0x01) */
@@ -173,5 +178,13 @@ enum lpn_proto_status {
 /* load (0x31) */
 #define LPN_PROTO_LOAD_REQ_SIZE 0u /* payload bytes */
 #define LPN_PROTO_LOAD_REP_SIZE 0u /* payload bytes */
+
+/* storage (0x32) */
+#define LPN_PROTO_STORAGE_REQ_SIZE 0u /* payload bytes */
+#define LPN_PROTO_STORAGE_REP_PRESENT_AT 0u /* offset of present, u8 */
+#define LPN_PROTO_STORAGE_REP_BOOT_STATUS_AT 1u /* offset of boot_status, i8 */
+#define LPN_PROTO_STORAGE_REP_CAPACITY_AT 2u /* offset of capacity, u32 */
+#define LPN_PROTO_STORAGE_REP_SAVES_AT 6u /* offset of saves, u32 */
+#define LPN_PROTO_STORAGE_REP_SIZE 10u /* payload bytes */
 
 #endif /* LPN_PROTOCOL_TABLE_H */

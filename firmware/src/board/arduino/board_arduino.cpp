@@ -63,6 +63,7 @@ const struct lpn_board *lpn_board_init(void)
 #else
     arduino_board.free_ram = NULL; /* no portable measure across the framework's cores */
 #endif
+    arduino_board.storage = NULL; /* persistence: not wired for the framework's boards yet */
     return &arduino_board;
 }
 

@@ -6,6 +6,13 @@
 #ifndef SEMIHOSTING_H
 #define SEMIHOSTING_H
 
+#include <stddef.h>
+
+/* Copies the command line the host gives the program (QEMU: the
+ * `-semihosting-config arg=...` values joined by spaces) into `buffer`, NUL
+ * terminated. Returns its length, or -1 if there is none or it does not fit. */
+int semihosting_cmdline(char *buffer, size_t size);
+
 /* Ends the emulation; QEMU exits with `code` as its own exit status. */
 void semihosting_exit(int code) __attribute__((noreturn));
 
