@@ -93,10 +93,7 @@ def default_model_spec(env: str, project_dir: Path = pio.FIRMWARE_DIR) -> str:
 
 def _interpolate(value: str, project_dir: Path) -> str:
     """Resolves `${section.option}` references the way platformio.ini does, for the one option read here."""
-    import configparser
-
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read(Path(project_dir) / "platformio.ini")
+    parser = pio.project_config(project_dir)
     for _ in range(10):
         match = re.search(r"\$\{([^.}]+)\.([^}]+)\}", value)
         if not match:
@@ -296,10 +293,7 @@ def build(env: str = pio.DEFAULT_ENV, model: str | os.PathLike | None = None, *,
 
 
 def pio_envs(project_dir: Path = pio.FIRMWARE_DIR) -> list[str]:
-    import configparser
-
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read(Path(project_dir) / "platformio.ini")
+    parser = pio.project_config(project_dir)
     return [s[4:] for s in parser.sections() if s.startswith("env:")]
 
 

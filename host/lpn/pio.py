@@ -222,10 +222,21 @@ def build(
     raise PioError(f"`pio run -e {env}` succeeded but left no program in {env_dir}", output)
 
 
-def env_options(env: str, project_dir: Path = FIRMWARE_DIR) -> dict[str, str]:
-    """The options of `[env:ENV]` in platformio.ini, without pio's interpolation."""
+def project_config(project_dir: Path = FIRMWARE_DIR) -> configparser.ConfigParser:
+    """platformio.ini and the files its `extra_configs` globs name, as pio reads them
+    (later files add sections and options), without pio's interpolation."""
+    project_dir = Path(project_dir)
     parser = configparser.ConfigParser(interpolation=None)
-    parser.read(Path(project_dir) / "platformio.ini")
+    parser.read(project_dir / "platformio.ini")
+    patterns = parser.get("platformio", "extra_configs", fallback="").split()
+    for pattern in patterns:
+        parser.read(sorted(str(p) for p in project_dir.glob(pattern)))
+    return parser
+
+
+def env_options(env: str, project_dir: Path = FIRMWARE_DIR) -> dict[str, str]:
+    """The options of `[env:ENV]` in platformio.ini (or its extra configs), without pio's interpolation."""
+    parser = project_config(project_dir)
     section = f"env:{env}"
     if not parser.has_section(section):
         raise PioError(f"platformio.ini has no environment {env!r}")

@@ -31,6 +31,12 @@
 #define LPN_TOPB_CACHE 16 /* scores sorted directly once the bucket is this small */
 #endif
 #define LPN_TOPB_BINS 64
+/* The type that counts a layer's slots per bin: it must hold the synapse count
+ * of the largest layer. An 8-bit part, whose 2 KB of RAM cannot hold 2^16
+ * synapses, passes -DLPN_TOPB_COUNT=uint16_t and keeps 128 bytes of stack. */
+#ifndef LPN_TOPB_COUNT
+#define LPN_TOPB_COUNT uint32_t
+#endif
 
 typedef struct {
     uint64_t above;    /* every score > above is taken */
@@ -43,7 +49,7 @@ typedef struct {
     uint8_t mode;      /* what the next feeding pass does */
     uint8_t decided;   /* 1 once `above` and `ties` are final */
     uint32_t cached;
-    uint32_t hist[LPN_TOPB_BINS];
+    LPN_TOPB_COUNT hist[LPN_TOPB_BINS];
     uint64_t cache[LPN_TOPB_CACHE];
 } lpn_topb;
 
