@@ -297,6 +297,27 @@ def pio_envs(project_dir: Path = pio.FIRMWARE_DIR) -> list[str]:
     return [s[4:] for s in parser.sections() if s.startswith("env:")]
 
 
+def serves_protocol(env: str, project_dir: Path = pio.FIRMWARE_DIR) -> bool:
+    """True for the device firmware (the protocol loop over the learner), as opposed to
+    special programs such as the benchmark's: it builds the whole of src/ but the boards."""
+    return "${lpn.src_without_boards}" in pio.env_options(env, project_dir).get("build_src_filter", "")
+
+
+def offline_env_of_board(board: str, project_dir: Path = pio.FIRMWARE_DIR) -> str:
+    """The device-firmware environment built here for board manifest `board`
+    (e.g. atmega328p_sim -> simavr_uno)."""
+    envs = [e for e in pio_envs(project_dir)
+            if is_offline_env(e, project_dir) and serves_protocol(e, project_dir)
+            and pio.env_options(e, project_dir).get("board") == board]
+    if len(envs) != 1:
+        boards = sorted({b for e in pio_envs(project_dir)
+                         if is_offline_env(e, project_dir) and serves_protocol(e, project_dir)
+                         for b in [pio.env_options(e, project_dir).get("board")] if b})
+        found = f"environments {', '.join(envs)}: pass --env" if envs else f"none (boards: {', '.join(boards)})"
+        raise FirmwareError(f"board {board!r}: {found}")
+    return envs[0]
+
+
 # ---------------------------------------------------------------------------
 # Uploads to real boards
 def flash_command(env: str, upload_port: str | None = None,

@@ -218,6 +218,8 @@ def flash(env: str, model: str | None, upload_port: str | None, dry_run: bool) -
 # ---------------------------------------------------------------------------
 @click.command()
 @_env_option()
+@click.option("--board", "board", default=None, metavar="BOARD",
+              help="Board manifest in boards/ (e.g. atmega328p_sim): run the environment built for it.")
 @_model_option("Build the learner from this fixed-point model first "
                "(default: keep the learner built last, or the environment's default model).")
 @click.option("--build-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -226,40 +228,75 @@ def flash(env: str, model: str | None, upload_port: str | None, dry_run: bool) -
               help="Stop the emulator after this many seconds (default: run until Ctrl-C).")
 @click.option("--storage", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
               help="Host file that is the board's persistent storage (`lpn save`/`lpn load`; loaded at "
-                   "boot); created if missing. Default: no storage.")
+                   "boot; on an AVR, its EEPROM image); created if missing. Default: no storage.")
 @device_errors
-def emulate(env: str, model: str | None, build_dir: Path | None, timeout: float | None,
+def emulate(env: str, board: str | None, model: str | None, build_dir: Path | None, timeout: float | None,
             storage: Path | None) -> None:
-    """Run the firmware in QEMU with its UART on a local TCP port, until Ctrl-C.
+    """Run the firmware in its emulator (QEMU, or simavr for an AVR) with its UART on a
+    local TCP port, until Ctrl-C.
 
     Prints the socket:// URL to give the device commands (`lpn push URL MODEL`, ...).
     The emulated device keeps its state from one connection to the next, and with
     --storage across runs too: a state saved with `lpn save` is loaded at boot.
     """
-    from ..emulator import Emulator, qemu_machine_for_env
-
-    machine = qemu_machine_for_env(env)  # before building: native has no emulator
+    if board is not None:
+        if click.get_current_context().get_parameter_source("env") != click.core.ParameterSource.DEFAULT:
+            raise LPNError("pass --env or --board, not both")
+        env = build_firmware.offline_env_of_board(board)
+    kind, target = _emulator_target(env)  # before building: native has no emulator
     result = build_firmware.build(env, model, keep_learner=model is None, build_dir=build_dir)
     _print_build(result)
     if storage is not None and not storage.parent.resolve().is_dir():
         raise LPNError(f"--storage {storage}: no folder {storage.parent}")
-    emulator = Emulator(result.program, machine=machine, timeout=timeout, storage=storage)
+    emulator = _make_emulator(kind, target, result.program, timeout, storage)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         with emulator:
             console = _console()
-            console.print(f"QEMU {machine} is running the firmware; its serial line:")
+            console.print(f"{_emulator_name(kind, target)} is running the firmware; its serial line:")
             click.echo(emulator.url)
             console.print("Ctrl-C stops it.")
             code = _wait_for(emulator)
         if emulator.timed_out:
             _console().print(f"stopped after {timeout:g} s")
         elif code is not None:
-            raise LPNError(f"the firmware ended the emulation with exit code {code}:\n{emulator.output}")
+            reason = getattr(emulator, "exit_reason", None)
+            raise LPNError(f"the firmware ended the emulation with exit code {code}"
+                           + (f" ({reason})" if reason else "") + f":\n{emulator.output}")
     except KeyboardInterrupt:
         _console().print("stopped")
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _emulator_target(env: str) -> tuple[str, Any]:
+    """("simavr", (mcu, Hz)) or ("qemu", machine): the emulator the env's board manifest names."""
+    from ..avr import simavr_target_for_env
+    from ..emulator import EmulatorError, qemu_machine_for_env
+
+    try:
+        return "qemu", qemu_machine_for_env(env)
+    except EmulatorError as qemu_error:
+        try:
+            return "simavr", simavr_target_for_env(env)
+        except EmulatorError:
+            raise qemu_error from None
+
+
+def _make_emulator(kind: str, target: Any, program: Path, timeout: float | None, storage: Path | None) -> Any:
+    if kind == "simavr":
+        from ..avr import AvrEmulator
+        mcu, frequency = target
+        return AvrEmulator(program, mcu=mcu, frequency=frequency, timeout=timeout, eeprom=storage)
+    from ..emulator import Emulator
+    return Emulator(program, machine=target, timeout=timeout, storage=storage)
+
+
+def _emulator_name(kind: str, target: Any) -> str:
+    if kind == "simavr":
+        mcu, frequency = target
+        return f"simavr ({mcu} at {frequency / 1e6:g} MHz)"
+    return f"QEMU {target}"
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
@@ -267,7 +304,7 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 
 def _wait_for(emulator: Any) -> int | None:
-    """Blocks until QEMU ends; its exit code, or None when the watchdog stopped it."""
+    """Blocks until the emulator ends; its exit code, or None when the watchdog stopped it."""
     while True:
         code = emulator.process.poll()
         if code is not None:
