@@ -9,6 +9,7 @@ BENCHES = {
     "host": "lpn.bench_host:bench_host",
     "codegen": "lpncodegen.bench:bench_codegen",
     "micropython": "lpncodegen.micropython.bench:bench_micropython",
+    "device": "lpn.bench_device:bench_device",
 }
 
 
