@@ -325,3 +325,25 @@ def test_firmware_links_the_storage_library_the_cut_tests_cover(m4):
                              check=True).stdout
     for name in ("lpn_storage_save", "lpn_storage_load", "lpn_storage_semihost_open"):
         assert f" {name}\n" in symbols
+
+
+def test_avr_state_survives_a_restart_in_eeprom(stream, tmp_path):
+    """The ATmega328P firmware saves into its EEPROM (simavr-bridge --eeprom keeps it in a file)."""
+    from lpn.avr import AvrEmulator
+
+    uno = build_firmware.build("simavr_uno", build_dir=tmp_path / "build")
+    eeprom = tmp_path / "eeprom.bin"
+    with AvrEmulator(uno.program, eeprom=eeprom, timeout=EMULATOR_LIMIT) as emu, Device(emu.url) as dev:
+        info = dev.info()
+        status = dev.storage()
+        assert status["present"] == 1 and status["capacity"] >= info.state_bytes
+        assert P.status_name(status["boot_status"]) == "no_saved_state"
+        x = np.arange(info.inputs) * 900 % 16384
+        dev.learn(x, [4096] + [0] * (info.outputs - 1), 0)
+        saved = dev.get_state()
+        dev.save(timeout=30)
+        dev.reset()
+        assert dev.get_state() != saved
+    with AvrEmulator(uno.program, eeprom=eeprom, timeout=EMULATOR_LIMIT) as emu, Device(emu.url) as dev:
+        assert dev.storage()["boot_status"] == 0
+        assert dev.get_state() == saved

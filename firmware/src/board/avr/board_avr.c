@@ -10,6 +10,8 @@
 #include <avr/io.h>
 #include <avr/sleep.h>
 
+#include "lpn_storage.h"
+#include "lpn_storage_avr_eeprom.h"
 #include "stack_watermark.h"
 #include "timer0_clock.h"
 #include "uart0.h"
@@ -56,8 +58,15 @@ void stop_after_main(void)
                      : [enable] "M"(1u << SE), [smcr] "I"(_SFR_IO_ADDR(SMCR)));
 }
 
+/* The learner's saved state lives in the internal EEPROM (1 KB on the
+ * ATmega328P): two slots of half of it each, from address 0. */
+#define STORAGE_SLOT_SIZE 512u
+
+static struct lpn_storage_config eeprom_storage;
+static struct lpn_storage_avr_eeprom eeprom_place;
+
 /* Designated initialisers: optional fields this file does not know stay NULL. */
-static const struct lpn_board avr_board = {
+static struct lpn_board avr_board = {
     .name = STRINGIFY(LPN_BOARD_MCU),
     .uart = {.read_byte = uart0_read_byte, .write = uart0_write, .wait = NULL, .context = NULL},
     .clock = {.millis = timer0_clock_millis, .context = NULL},
@@ -69,6 +78,9 @@ const struct lpn_board *lpn_board_init(void)
 {
     uart0_init((uint32_t)F_CPU, (uint32_t)LPN_SERIAL_BAUD);
     timer0_clock_init((uint32_t)F_CPU);
+    if (lpn_storage_avr_eeprom_init(&eeprom_storage, &eeprom_place, 0u, STORAGE_SLOT_SIZE) == 0) {
+        avr_board.storage = &eeprom_storage;
+    }
     sei();
     return &avr_board;
 }
