@@ -188,6 +188,17 @@ class ModelView:
         return "int16_t" if all(-32768 <= v <= 32767 for v in values) else "int32_t"
 
     @property
+    def trail_u32(self) -> bool:
+        """Whether the score's trail factor, 65536 + mulq(GS, s, fs) + mulq(GG, g, fg) for
+        any trails s, g <= 255, and each product on the way fit 32 bits: then the C
+        computes it in 32-bit arithmetic, giving the same values with cheaper code."""
+        def rshr_u(v: int, n: int) -> int:
+            return v if n == 0 else (v + (1 << (n - 1))) >> n
+        gs, gg = self.consts["GS"] * 255, self.consts["GG"] * 255
+        products_fit = max(gs + (1 << max(self.fs - 1, 0)), gg + (1 << max(self.fg - 1, 0))) < 1 << 32
+        return products_fit and 65536 + rshr_u(gs, self.fs) + rshr_u(gg, self.fg) < 1 << 32
+
+    @property
     def contrastive_on(self) -> bool:
         return self.hidden_error == "contrastive" and self.n_layers > 1
 

@@ -55,6 +55,16 @@ const char *lpn_status_name(int status);
 #define LPN_RD_I32(p) (*(p))
 #endif
 
+/* For the few functions called once per synapse in the learning step's inner
+ * loops: always inlined, since a call there costs as much as the work (measured
+ * by `lpn bench device`). Not on AVR, whose 32 KB of flash matter more there,
+ * nor with compilers that lack the attribute. */
+#if defined(__GNUC__) && !defined(__AVR__)
+#define LPN_HOT_INLINE inline __attribute__((always_inline))
+#else
+#define LPN_HOT_INLINE inline
+#endif
+
 /* memcpy from a constant table (flash on AVR). */
 void lpn_copy_from_flash(uint8_t *dst, const uint8_t *src, size_t n);
 

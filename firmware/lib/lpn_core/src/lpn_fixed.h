@@ -60,6 +60,15 @@ static inline uint64_t lpn_rshr_u(uint64_t v, unsigned n)
 /* mulq(a, b, n) = rshr(a * b, n) with a product that stays below 2^62. */
 static inline int64_t lpn_mulq(int64_t a, int64_t b, unsigned n) { return lpn_rshr(a * b, n); }
 
+/* rshr_u for a value whose rounding sum fits 32 bits (the caller's bound). */
+static inline uint32_t lpn_rshr_u32(uint32_t v, unsigned n)
+{
+    if (n == 0) {
+        return v;
+    }
+    return (v + ((uint32_t)1 << (n - 1))) >> n;
+}
+
 /* mulq of two non-negative factors. */
 static inline uint64_t lpn_mulq_u(uint64_t a, uint64_t b, unsigned n) { return lpn_rshr_u(a * b, n); }
 

@@ -74,7 +74,7 @@ static inline unsigned lpn_bit_length(uint64_t v)
 }
 
 /* First pass: record one slot's score (zero scores may be passed or skipped). */
-static inline void lpn_topb_first(lpn_topb *sel, uint64_t score)
+static LPN_HOT_INLINE void lpn_topb_first(lpn_topb *sel, uint64_t score)
 {
     if (score != 0u) {
         sel->hist[lpn_bit_length(score) - 1u]++;
@@ -86,7 +86,7 @@ static inline void lpn_topb_first(lpn_topb *sel, uint64_t score)
 void lpn_topb_after_first(lpn_topb *sel);
 
 /* Later passes: record one slot's score. */
-static inline void lpn_topb_feed(lpn_topb *sel, uint64_t score)
+static LPN_HOT_INLINE void lpn_topb_feed(lpn_topb *sel, uint64_t score)
 {
     if (score < sel->lo || score > sel->hi) {
         return;
@@ -105,7 +105,7 @@ static inline void lpn_topb_feed(lpn_topb *sel, uint64_t score)
 void lpn_topb_resolve(lpn_topb *sel);
 
 /* Whether the slot with this score is selected; call in flat index order. */
-static inline int lpn_topb_take(lpn_topb *sel, uint64_t score)
+static LPN_HOT_INLINE int lpn_topb_take(lpn_topb *sel, uint64_t score)
 {
     if (score > sel->above) {
         return 1;
