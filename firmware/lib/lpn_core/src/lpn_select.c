@@ -2,10 +2,11 @@
 
 #define LPN_TOPB_DIGIT_BITS 6u /* 2^6 bins: the histogram is shared with the first pass */
 
-static void clear_hist(lpn_topb *sel)
+/* A digit pass uses the first LPN_TOPB_BINS bins only. */
+static void clear_hist(lpn_topb *sel, uint32_t bins)
 {
-    unsigned i;
-    for (i = 0; i < LPN_TOPB_BINS; ++i) {
+    uint32_t i;
+    for (i = 0; i < bins; ++i) {
         sel->hist[i] = 0;
     }
 }
@@ -23,7 +24,7 @@ void lpn_topb_begin(lpn_topb *sel, uint32_t budget)
     sel->mode = LPN_TOPB_DIGITS;
     sel->decided = 0;
     sel->cached = 0;
-    clear_hist(sel);
+    clear_hist(sel, LPN_TOPB_FIRST_BINS);
 }
 
 /* The bucket [lo, hi] holds `in_bucket` scores of which `need` are taken. */
@@ -45,13 +46,13 @@ static void settle(lpn_topb *sel)
         unsigned digit = width < LPN_TOPB_DIGIT_BITS ? width : LPN_TOPB_DIGIT_BITS;
         sel->mode = LPN_TOPB_DIGITS;
         sel->shift = (uint8_t)(width - digit);
-        clear_hist(sel);
+        clear_hist(sel, LPN_TOPB_BINS);
     }
 }
 
 void lpn_topb_after_first(lpn_topb *sel)
 {
-    unsigned b;
+    uint32_t b;
     if (sel->in_bucket <= sel->need) {
         sel->above = 0; /* every positive score fits in the budget */
         sel->ties = 0;
@@ -64,12 +65,20 @@ void lpn_topb_after_first(lpn_topb *sel)
         sel->decided = 1;
         return;
     }
-    /* Bin b holds the scores of bit length b + 1, that is [2^b, 2^(b+1) - 1]. */
-    for (b = LPN_TOPB_BINS - 1u; b > 0u && sel->hist[b] < sel->need; --b) {
+    for (b = LPN_TOPB_FIRST_BINS - 1u; b > 0u && sel->hist[b] < sel->need; --b) {
         sel->need -= sel->hist[b];
     }
-    sel->lo = (uint64_t)1 << b;
-    sel->hi = b == 63u ? UINT64_MAX : ((uint64_t)1 << (b + 1u)) - 1u;
+    /* The values of bin b (lpn_topb_first_bin's inverse). */
+    if (b < (2u << LPN_TOPB_SUB_BITS) - 1u) {
+        sel->lo = (uint64_t)b + 1u; /* one value per bin */
+        sel->hi = sel->lo;
+    } else {
+        const uint32_t above_base = b - ((1u << LPN_TOPB_SUB_BITS) - 1u);
+        const unsigned q = (unsigned)(above_base >> LPN_TOPB_SUB_BITS);
+        const uint64_t m = above_base & ((1u << LPN_TOPB_SUB_BITS) - 1u);
+        sel->lo = (((uint64_t)1 << LPN_TOPB_SUB_BITS) + m) << q;
+        sel->hi = sel->lo + (((uint64_t)1 << q) - 1u);
+    }
     sel->in_bucket = sel->hist[b];
     settle(sel);
 }

@@ -27,10 +27,32 @@
 
 #include <stdint.h>
 
-#ifndef LPN_TOPB_CACHE
-#define LPN_TOPB_CACHE 16 /* scores sorted directly once the bucket is this small */
+/*
+ * LPN_TOPB_SUB_BITS: the first pass sorts scores into bins of their bit length
+ * and the S bits after the leading one (2^S bins per bit length), so the bucket
+ * that holds the threshold is 2^S times narrower and, with a cache that holds
+ * it, one pass fewer is needed. It costs 4 * (2^S - 1 + (64 - S) * 2^S) bytes
+ * of stack (S = 3: about 2 KB), so 8-bit parts keep S = 0 (64 bins, 256 bytes).
+ * The selection itself is the same whatever S and the cache are.
+ */
+#ifndef LPN_TOPB_SUB_BITS
+#if defined(__AVR__)
+#define LPN_TOPB_SUB_BITS 0
+#else
+#define LPN_TOPB_SUB_BITS 3
 #endif
-#define LPN_TOPB_BINS 64
+#endif
+#ifndef LPN_TOPB_CACHE
+#if defined(__AVR__)
+#define LPN_TOPB_CACHE 16 /* scores sorted directly once the bucket is this small */
+#else
+#define LPN_TOPB_CACHE 64
+#endif
+#endif
+#define LPN_TOPB_BINS 64 /* bins of a digit pass */
+/* Bins of the first pass: values below 2^(S+1) one each, then 2^S per bit length. */
+#define LPN_TOPB_FIRST_BINS (((1u << LPN_TOPB_SUB_BITS) - 1u) + (64u - LPN_TOPB_SUB_BITS) * (1u << LPN_TOPB_SUB_BITS))
+#define LPN_TOPB_HIST (LPN_TOPB_FIRST_BINS > LPN_TOPB_BINS ? LPN_TOPB_FIRST_BINS : LPN_TOPB_BINS)
 /* The type that counts a layer's slots per bin: it must hold the synapse count
  * of the largest layer. An 8-bit part, whose 2 KB of RAM cannot hold 2^16
  * synapses, passes -DLPN_TOPB_COUNT=uint16_t and keeps 128 bytes of stack. */
@@ -49,7 +71,7 @@ typedef struct {
     uint8_t mode;      /* what the next feeding pass does */
     uint8_t decided;   /* 1 once `above` and `ties` are final */
     uint32_t cached;
-    LPN_TOPB_COUNT hist[LPN_TOPB_BINS];
+    LPN_TOPB_COUNT hist[LPN_TOPB_HIST];
     uint64_t cache[LPN_TOPB_CACHE];
 } lpn_topb;
 
@@ -73,11 +95,30 @@ static inline unsigned lpn_bit_length(uint64_t v)
 #endif
 }
 
+/* The first pass's bin of a score >= 1: score - 1 below 2^(S+1), else the bit
+ * length's 2^S bins, told apart by the S bits after the leading one. */
+static inline uint32_t lpn_topb_first_bin(uint64_t score)
+{
+#if LPN_TOPB_SUB_BITS == 0
+    return lpn_bit_length(score) - 1u;
+#else
+    const unsigned length = lpn_bit_length(score);
+    if (length <= LPN_TOPB_SUB_BITS + 1u) {
+        return (uint32_t)score - 1u;
+    }
+    {
+        const unsigned q = length - 1u - LPN_TOPB_SUB_BITS; /* >= 1: width of a bin is 2^q */
+        const uint32_t m = (uint32_t)(score >> q) & ((1u << LPN_TOPB_SUB_BITS) - 1u);
+        return ((1u << LPN_TOPB_SUB_BITS) - 1u) + ((uint32_t)q << LPN_TOPB_SUB_BITS) + m;
+    }
+#endif
+}
+
 /* First pass: record one slot's score (zero scores may be passed or skipped). */
 static LPN_HOT_INLINE void lpn_topb_first(lpn_topb *sel, uint64_t score)
 {
     if (score != 0u) {
-        sel->hist[lpn_bit_length(score) - 1u]++;
+        sel->hist[lpn_topb_first_bin(score)]++;
         sel->in_bucket++; /* counts every positive score in this pass */
     }
 }
