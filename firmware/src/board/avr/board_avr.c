@@ -76,7 +76,7 @@ static struct lpn_board avr_board = {
 
 const struct lpn_board *lpn_board_init(void)
 {
-    uart0_init((uint32_t)F_CPU, (uint32_t)LPN_SERIAL_BAUD);
+    uart0_init(UART0_UBRR(F_CPU, LPN_SERIAL_BAUD));
     timer0_clock_init((uint32_t)F_CPU);
     if (lpn_storage_avr_eeprom_init(&eeprom_storage, &eeprom_place, 0u, STORAGE_SLOT_SIZE) == 0) {
         avr_board.storage = &eeprom_storage;

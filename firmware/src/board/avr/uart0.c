@@ -4,13 +4,8 @@
 
 #include "lpn_board.h"
 
-void uart0_init(uint32_t cpu_hz, uint32_t baud)
+void uart0_init(uint16_t ubrr)
 {
-    /* Double speed halves the divider's granularity error at high rates:
-     * 1 Mbaud at 16 MHz is exact (UBRR0 = 1), 115200 is 2.1 % fast. */
-    uint32_t divider = (cpu_hz + 4u * baud) / (8u * baud);
-    uint16_t ubrr = (uint16_t)(divider > 0u ? divider - 1u : 0u);
-
     UBRR0H = (uint8_t)(ubrr >> 8);
     UBRR0L = (uint8_t)(ubrr & 0xFFu);
     UCSR0A = (uint8_t)(1u << U2X0);

@@ -8,9 +8,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* 8 data bits, no parity, 1 stop bit, double speed (U2X0), at the rate
- * nearest `baud` that the clock divides to. */
-void uart0_init(uint32_t cpu_hz, uint32_t baud);
+/* The baud-rate register value for `baud` at `cpu_hz` in double-speed mode
+ * (U2X0), rounded to the nearest rate the clock divides to: 1 Mbaud at 16 MHz
+ * is exact (1), 115200 is 2.1 % fast (16). A macro, so that the division is
+ * done by the compiler rather than by a 32-bit division routine in flash. */
+#define UART0_UBRR(cpu_hz, baud) ((uint16_t)(((cpu_hz) + 4UL * (baud)) / (8UL * (baud)) - 1UL))
+
+/* 8 data bits, no parity, 1 stop bit, double speed, at the rate UART0_UBRR gave. */
+void uart0_init(uint16_t ubrr);
 
 /* lpn_uart callbacks; the context is unused. */
 int uart0_read_byte(void *context);
