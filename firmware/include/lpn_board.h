@@ -71,7 +71,8 @@ struct lpn_board {
 
     /* Optional (may be NULL, reported as 0 = unknown): bytes of RAM the
      * firmware leaves unused, for the protocol's info reply. Without a heap
-     * this is the RAM beyond the image and its stack reservation. */
+     * this is the RAM beyond the image and its stack reservation; a board
+     * without a reservation (the AVR) reports the RAM its stack never reached. */
     uint32_t (*free_ram)(void);
 
     /* Optional (may be NULL: the board keeps nothing across a restart, and the
