@@ -70,6 +70,7 @@ _REGISTRY: dict[str, tuple[Factory, str]] = {}
 # host may lack (a C compiler, an emulator, a serial port) belong here.
 LAZY_BACKENDS: dict[str, str] = {
     "c": "lpn.continual.c_backend:c_backend",
+    "device": "lpn.continual.device_backend:device_backend",
 }
 
 
