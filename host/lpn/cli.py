@@ -18,6 +18,7 @@ COMMANDS = {
     "info": "lpn.commands.lifecycle:info",
     "experiment": "lpn.commands.experiment:experiment",
     "continual": "lpn.commands.continual:continual",
+    "demo": "lpn.commands.demo:demo",
     "bench": "lpn.commands.bench:bench",
     "codegen": "lpncodegen.cli:codegen",
     "mpy": "lpn.commands.mpy:mpy",
