@@ -147,14 +147,16 @@ def run_demo(settings: DemoSettings, progress: Any = None, say: Callable[[str], 
     bars = Bars(progress)
     steps = Step()
     out = Path(settings.out)
-    out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
 
+    # Everything a user can get wrong is checked before anything is written.
     with steps.time("data"):
         stream = digits_stream(SCENARIO, seed=settings.seed, max_train=settings.max_train,
                                max_test=settings.max_test)
         cfg = configs.resolve(settings.config)
         check_config_fits(cfg, stream)
+    machine = qemu_machine_for_env(settings.env)  # an environment without an emulator fails here
+    out.mkdir(parents=True, exist_ok=True)
     with steps.time("model"):
         # The untrained fixed-point model of the config, as `lpn build --model CONFIG`
         # and the `fixed` backend of `lpn continual` make it: the device learns from scratch.
@@ -162,7 +164,6 @@ def run_demo(settings: DemoSettings, progress: Any = None, say: Callable[[str], 
         initial_path = out / INITIAL_MODEL
         modelfile.save(initial, initial_path)
         initial_hash = modelfile.model_hash(initial)
-    machine = qemu_machine_for_env(settings.env)  # before building: an env without an emulator fails now
 
     bar = bars.add(f"building firmware ({settings.env}, PlatformIO)", None)
     with steps.time("build"):
