@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: run test setup system-deps platformio micropython tools clean
 
 run: setup
-	$(BIN)/lpn experiment all
+	$(BIN)/lpn demo
 
 test: setup
 	$(BIN)/python -m pytest -n 2 tests
