@@ -78,7 +78,8 @@ def demo(out: Path, quick: bool, max_train: int | None, max_test: int | None, se
 
     report = build_report(run)
     write_json(out / REPORT_FILE, report)
-    write_figure(out / FIGURE_FILE, report)
+    with Console(stderr=True).status("drawing the figure"):
+        write_figure(out / FIGURE_FILE, report)
 
     stream = run["stream"]
     console.print(f"split digits, task-incremental: {len(stream.tasks)} tasks of two classes, "

@@ -150,11 +150,13 @@ def run_demo(settings: DemoSettings, progress: Any = None, say: Callable[[str], 
     started = time.perf_counter()
 
     # Everything a user can get wrong is checked before anything is written.
+    bar = bars.add("splitting scikit-learn's digits into 5 tasks", None)
     with steps.time("data"):
         stream = digits_stream(SCENARIO, seed=settings.seed, max_train=settings.max_train,
                                max_test=settings.max_test)
         cfg = configs.resolve(settings.config)
         check_config_fits(cfg, stream)
+    bars.finish(bar)
     machine = qemu_machine_for_env(settings.env)  # an environment without an emulator fails here
     out.mkdir(parents=True, exist_ok=True)
     with steps.time("model"):
