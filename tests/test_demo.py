@@ -167,7 +167,14 @@ def test_continual_device_backend_equals_the_fixed_backend(demo_run, tmp_path):
         bad = invoke("continual", "--backend", f"device:{emu.url}", "--config", str(_other_config(tmp_path)),
                      "--no-baselines", "--max-train", 4, "--max-test", 2)
         assert bad.exit_code == 2 and "another config" in bad.output, bad.output
+        # Soft targets: the device's outputs are read back before each learning step.
+        soft = invoke("continual", "--backend", f"device:{emu.url}", "--backend", "fixed", "--no-baselines",
+                      "--targets", "soft:0.25", "--max-train", 8, "--max-test", 6, "--json", tmp_path / "s.json")
+        assert soft.exit_code == 0, soft.output
         assert emu.process.poll() is None, emu.output
+    soft_methods = json.loads((tmp_path / "s.json").read_text())["methods"]
+    assert soft_methods[0]["name"].startswith("LPN device") and soft_methods[1]["name"] == "LPN fixed"
+    assert soft_methods[0]["accuracy_matrix"] == soft_methods[1]["accuracy_matrix"]
     methods = {m["name"]: m for m in json.loads((tmp_path / "c.json").read_text())["methods"]}
     device = next(m for name, m in methods.items() if name.startswith("LPN device"))
     fixed = methods["LPN fixed"]

@@ -18,16 +18,21 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from .. import build_firmware, configs, layout, modelfile
-from ..continual import BackendSpec, Stream, digits_stream
+from ..continual import Stream, digits_stream
 from ..continual import baselines as bl
 from ..continual.backends import LPNBackend, check_config_fits, lpn_replay_bytes
 from ..continual.device_backend import DeviceBackend
 from ..continual.protocol import MethodResult, run_method
+from ..commands import continual as _continual
+from ..continual.targets import TargetCoding
 from ..fixed import FixedLPN
 
 SCENARIO = "task"
-# The config `lpn continual` uses for task-incremental digits: one default, one place.
-DEFAULT_CONFIG = "digits"
+# What `lpn continual` uses for task-incremental digits when not told otherwise:
+# the config, the target coding and the passes per task are defined there only.
+DEFAULT_CONFIG = _continual.DEFAULT_CONFIGS[SCENARIO]
+TARGETS = TargetCoding.parse(_continual.DEFAULT_TARGETS[SCENARIO])
+EPOCHS = _continual.DEFAULT_EPOCHS[SCENARIO]
 INITIAL_MODEL = "model-initial.lpn"   # what the firmware is generated from and what is pushed
 DEVICE_MODEL = "model-device.lpn"     # the state pulled from the device at the end
 BUILD_DIR = "build"
@@ -175,22 +180,20 @@ def run_demo(settings: DemoSettings, progress: Any = None, say: Callable[[str], 
         raise DemoError(f"the firmware's learner was generated from model {firmware.learner.model_hash[:16]}..., "
                         f"not from {initial_path} ({initial_hash[:16]}...)")
 
-    def spec(config: Any = cfg) -> BackendSpec:
-        return BackendSpec(config, stream.classes, stream.task_classes, settings.seed)
-
-    n_train = sum(len(t.y_train) for t in stream.tasks)
+    n_train = EPOCHS * sum(len(t.y_train) for t in stream.tasks)
     bar = bars.add("host reference (Python fixed point)", n_train)
     reference_states: list[bytes] = []
     with steps.time("reference"):
-        reference = LPNBackend(FixedLPN.new(cfg), "LPN fixed (host)")
-        ref_result = run_method(reference, stream, seed=settings.seed,
+        reference = LPNBackend(FixedLPN.new(cfg), "LPN fixed (host)", TARGETS)
+        ref_result = run_method(reference, stream, EPOCHS, seed=settings.seed,
                                 progress=lambda n: bars.advance(bar, n),
                                 after_task=lambda i, b: reference_states.append(b.state_bytes()))
 
     bar = bars.add(f"booting QEMU {machine}, pushing the model", None)
     boot_started = time.perf_counter()
     with Emulator(firmware.program, machine=machine, timeout=EMULATOR_LIMIT) as emu:
-        device = DeviceBackend(emu.url, FixedLPN.new(cfg), timeout=settings.device_timeout, name="LPN on device")
+        device = DeviceBackend(emu.url, FixedLPN.new(cfg), TARGETS, timeout=settings.device_timeout,
+                               name="LPN on device")
         info = device.info
         steps.seconds["boot_and_push"] = time.perf_counter() - boot_started
         bars.finish(bar)
@@ -220,12 +223,12 @@ def run_demo(settings: DemoSettings, progress: Any = None, say: Callable[[str], 
                 bar = bars.add(f"baseline: {name} (scikit-learn, backprop)", n_train)
                 backend = make()
                 backend.name = name
-                baseline_results.append(run_method(backend, stream, seed=settings.seed, role="baseline",
+                baseline_results.append(run_method(backend, stream, EPOCHS, seed=settings.seed, role="baseline",
                                                    progress=lambda n, bar=bar: bars.advance(bar, n)))
 
     steps.seconds["total"] = time.perf_counter() - started
     return {
-        "settings": settings, "stream": stream, "config": cfg, "initial": initial, "pulled": pulled,
+        "settings": settings, "stream": stream, "epochs": EPOCHS, "targets": str(TARGETS), "config": cfg, "initial": initial, "pulled": pulled,
         "initial_hash": initial_hash, "firmware": firmware, "machine": machine, "info": info,
         "device": device_result, "reference": ref_result, "baselines": baseline_results,
         "checks": [{k: v for k, v in c.items() if k != "state"} for c in checks],
@@ -243,7 +246,7 @@ def _stream_to_device(device: DeviceBackend, stream: Stream, reference_states: l
     checks: list[dict[str, Any]] = []
     def learning_bar(i: int) -> Any:
         task = stream.tasks[i]
-        return bars.add(f"task {i} ({task.name}): learning on the device", len(task.y_train))
+        return bars.add(f"task {i} ({task.name}): learning on the device", EPOCHS * len(task.y_train))
 
     current = {"bar": learning_bar(0)}
 
@@ -269,7 +272,7 @@ def _stream_to_device(device: DeviceBackend, stream: Stream, reference_states: l
             current["bar"] = learning_bar(i + 1)
 
     with steps.time("device"):
-        result = run_method(observed, stream, seed=seed, progress=advance, after_task=after_task)
+        result = run_method(observed, stream, EPOCHS, seed=seed, progress=advance, after_task=after_task)
     result.details["bit_exact"] = all(c["identical"] for c in checks) and len(checks) == len(stream.tasks)
     return result, checks, observed
 

@@ -66,6 +66,8 @@ def build_report(run: dict[str, Any]) -> dict[str, Any]:
         "scenario": stream.scenario,
         "task_id_at_test": stream.task_id_at_test,
         "seed": settings.seed,
+        "epochs": run["epochs"],
+        "targets": run["targets"],
         "data": {"source": stream.source, "tasks": stream.summary(), "max_train": settings.max_train,
                  "max_test": settings.max_test, **stream.details},
         "config": {"name": cfg.name, "spec": settings.config,
