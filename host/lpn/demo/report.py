@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich import box
 from rich.table import Table
 
 from ..continual.protocol import MethodResult
@@ -136,13 +137,14 @@ def matrix_table(r: MethodResult) -> Table:
 
 
 def summary_table(report: dict[str, Any]) -> Table:
-    table = Table(title="summary: same stream, same order", title_justify="left")
-    for name, justify in (("learner", "left"), ("avg acc. %", "right"), ("forgetting pts", "right"),
-                          ("just-learnt %", "right"), ("replay B", "right"), ("bit-exact", "left")):
-        table.add_column(name, justify=justify)
+    table = Table(title="summary: same stream, same order (avg: average accuracy %; forgetting: points)",
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for name, justify in (("learner", "left"), ("avg", "right"), ("forgetting", "right"),
+                          ("just-learnt", "right"), ("replay B", "right"), ("bit-exact", "left")):
+        table.add_column(name, justify=justify, no_wrap=True, min_width=len(name))
     bit_exact = "yes" if report["bit_exact"]["identical"] else "NO"
-    rows = [(report["device"], "QEMU", bit_exact), (report["reference"], "", "reference")]
-    rows += [(b, "scikit-learn", "") for b in report["baselines"]]
+    rows = [(report["device"], "QEMU", bit_exact), (report["reference"], "", "(ref.)")]
+    rows += [(b, "", "") for b in report["baselines"]]
     for m, where, exact in rows:
         name = f"{m['name']} ({where})" if where else m["name"]
         table.add_row(name, _pct(m["average_accuracy"]), _pts(m["forgetting"]),
