@@ -19,6 +19,7 @@ from lpn import layout, modelfile, pio
 from lpn.cli import main
 from lpn.continual import BackendSpec, digits_stream, make_backend
 from lpn.continual.protocol import run_method
+from lpn.continual.targets import TargetCoding
 from lpn.emulator import Emulator, qemu_machine_for_env
 from lpn.fixed import FixedLPN
 
@@ -117,6 +118,18 @@ def test_device_state_is_the_reference_state_bit_for_bit(demo_run, host_referenc
     np.testing.assert_array_equal(device_R, result.matrix)
 
 
+def test_demo_learns_as_lpn_continual_does_by_default(demo_run, tmp_path):
+    """The demo's host reference and `lpn continual`'s fixed backend, both on their
+    defaults for task-incremental digits, must give the same accuracy matrix."""
+    out, _ = demo_run
+    result = invoke("continual", "--backend", "fixed", "--no-baselines", "--max-train", MAX_TRAIN,
+                    "--max-test", MAX_TEST, "--json", tmp_path / "c.json")
+    assert result.exit_code == 0, result.output
+    (fixed,) = json.loads((tmp_path / "c.json").read_text())["methods"]
+    report = json.loads((out / "report.json").read_text())
+    assert fixed["accuracy_matrix"] == report["reference"]["accuracy_matrix"]
+
+
 def test_figure_is_a_png(demo_run):
     import matplotlib
     matplotlib.use("Agg")
@@ -168,13 +181,18 @@ def test_continual_device_backend_equals_the_fixed_backend(demo_run, tmp_path):
                      "--no-baselines", "--max-train", 4, "--max-test", 2)
         assert bad.exit_code == 2 and "another config" in bad.output, bad.output
         # Soft targets: the device's outputs are read back before each learning step.
-        soft = invoke("continual", "--backend", f"device:{emu.url}", "--backend", "fixed", "--no-baselines",
-                      "--targets", "soft:0.25", "--max-train", 8, "--max-test", 6, "--json", tmp_path / "s.json")
-        assert soft.exit_code == 0, soft.output
+        stream = digits_stream("task", seed=5, max_train=8, max_test=6)
+        spec = lambda: BackendSpec(FixedLPN.new("digits").config, stream.classes, stream.task_classes, 5,  # noqa: E731
+                                   targets=TargetCoding("soft", 0.25))
+        on_device = make_backend(f"device:{emu.url}", spec())
+        soft_device = run_method(on_device, stream, seed=5)
+        device_state = on_device.state_bytes()
+        on_device.close()
         assert emu.process.poll() is None, emu.output
-    soft_methods = json.loads((tmp_path / "s.json").read_text())["methods"]
-    assert soft_methods[0]["name"].startswith("LPN device") and soft_methods[1]["name"] == "LPN fixed"
-    assert soft_methods[0]["accuracy_matrix"] == soft_methods[1]["accuracy_matrix"]
+    on_host = make_backend("fixed", spec())
+    soft_host = run_method(on_host, stream, seed=5)
+    np.testing.assert_array_equal(soft_device.matrix, soft_host.matrix)
+    assert device_state == on_host.state_bytes()
     methods = {m["name"]: m for m in json.loads((tmp_path / "c.json").read_text())["methods"]}
     device = next(m for name, m in methods.items() if name.startswith("LPN device"))
     fixed = methods["LPN fixed"]
