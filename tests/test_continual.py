@@ -65,6 +65,7 @@ def test_reduced_run_writes_a_well_formed_report_and_prints_the_table(tmp_path):
     report = json.loads(out.read_text())
     assert report["scenario"] == "task" and report["task_id_at_test"] is True
     assert report["config"]["name"] == "digits"
+    assert report["targets"] == "onehot" and report["epochs"] == 1
     assert [t["train"] for t in report["data"]["tasks"]] == [30] * 5
     assert [t["classes"] for t in report["data"]["tasks"]] == [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]
     methods = {m["name"]: m for m in report["methods"]}
@@ -91,17 +92,19 @@ def test_reduced_run_writes_a_well_formed_report_and_prints_the_table(tmp_path):
 
 def test_consolidation_reduces_forgetting_under_conflict():
     """Permuted digits: every task rewrites the same synapses with conflicting inputs, so a
-    learner without consolidation forgets; anchoring the consolidated weights must help."""
-    stream = digits_stream("domain", max_train=400, max_test=150)
+    learner without consolidation forgets; anchoring the consolidated weights must help.
+    Single runs are noisy, so the forgetting is averaged over three seeds."""
     cfg = configs.named("digits_domain_incremental").replace(**{"replay.enabled": False})
-    runs = {}
-    for enabled in (True, False):
-        spec = BackendSpec(cfg.replace(**{"consolidation.enabled": enabled}), stream.classes,
-                           stream.task_classes)
-        runs[enabled] = run_method(make_backend("float", spec), stream)
-    assert runs[False].forgetting > 0.2  # forgetting really happens here
-    assert runs[True].forgetting < runs[False].forgetting - 0.05, (runs[True].forgetting,
-                                                                  runs[False].forgetting)
+    forgot = {True: [], False: []}
+    for seed in range(3):
+        stream = digits_stream("domain", seed=seed, max_train=400, max_test=150)
+        for enabled in (True, False):
+            spec = BackendSpec(cfg.replace(**{"consolidation.enabled": enabled}), stream.classes,
+                               stream.task_classes, seed)
+            forgot[enabled].append(run_method(make_backend("float", spec), stream, seed=seed).forgetting)
+    with_c, without = np.mean(forgot[True]), np.mean(forgot[False])
+    assert without > 0.2  # forgetting really happens here
+    assert with_c < without - 0.05, forgot
 
 
 def test_c_backend_state_equals_the_fixed_backend_after_a_run(tmp_path, monkeypatch):

@@ -26,11 +26,18 @@ from ..continual import baselines as bl
 from ..continual.backends import LPNBackend, backend_names, check_config_fits, lpn_replay_bytes, parse_backend
 from ..continual.data import DEFAULT_TEST_FRACTION, Stream
 from ..continual.protocol import MethodResult, run_joint, run_method
+from ..continual.targets import TargetCoding
 from .errors import UserError as LPNError, user_errors
 
 # The shipped config each scenario uses on digits when --config is not given.
 DEFAULT_CONFIGS = {"task": "digits", "class": "digits_class_incremental",
                    "domain": "digits_domain_incremental"}
+# How labels become targets (see lpn.continual.targets) and how many passes each
+# task gets, per scenario, when not given. Without masks (class, domain) one-hot
+# targets teach every other output 0 on every new sample, which erases what the
+# old tasks left there; soft targets leave outputs that do not compete alone.
+DEFAULT_TARGETS = {"task": "onehot", "class": "soft:0.5", "domain": "soft:0.5"}
+DEFAULT_EPOCHS = {"task": 1, "class": 2, "domain": 2}
 REPORT_VERSION = 1
 
 
@@ -64,8 +71,13 @@ to the backend. Repeat --backend to compare several on the same stream.""")
 @click.option("--config", "config_spec", default=None, metavar="CONFIG",
               help=f"Shipped config name ({', '.join(configs.names())}) or a .toml/.json file. "
                    f"Default for digits: {', '.join(f'{k}: {v}' for k, v in DEFAULT_CONFIGS.items())}.")
-@click.option("--epochs", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Passes over each task's training samples, for every method.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Passes over each task's training samples, for every method. Default: "
+                   + ", ".join(f"{k}: {v}" for k, v in DEFAULT_EPOCHS.items()) + ".")
+@click.option("--targets", "targets_text", default=None, metavar="onehot|soft[:CAP]",
+              help="How an LPN turns a label into target outputs: onehot, or soft (the label's "
+                   "output 1, every other output its own value capped at CAP, 0.5 by default). "
+                   "Default: " + ", ".join(f"{k}: {v}" for k, v in DEFAULT_TARGETS.items()) + ".")
 @click.option("--baselines/--no-baselines", default=True, show_default=True,
               help="Also run the scikit-learn baselines and joint training.")
 @click.option("--ablations", is_flag=True,
@@ -83,7 +95,8 @@ to the backend. Repeat --backend to compare several on the same stream.""")
               help="Use at most N test samples per task (quick runs).")
 @user_errors
 def continual(backends: tuple[str, ...], scenario: str, data: str | None, task_files: tuple[Path, ...],
-              label: str | None, config_spec: str | None, epochs: int, baselines: bool, ablations: bool,
+              label: str | None, config_spec: str | None, epochs: int | None, targets_text: str | None,
+              baselines: bool, ablations: bool,
               json_path: Path | None, seed: int, test_fraction: float, max_train: int | None,
               max_test: int | None) -> None:
     data = data or ("csv" if task_files else "digits")
@@ -100,6 +113,8 @@ def continual(backends: tuple[str, ...], scenario: str, data: str | None, task_f
         raise LPNError("--label applies to --task-file data only")
     for text in backends:
         parse_backend(text)  # an unknown name fails before any data is read
+    targets = TargetCoding.parse(targets_text or DEFAULT_TARGETS[scenario])
+    epochs = epochs or DEFAULT_EPOCHS[scenario]
 
     if data == "csv":
         stream = csv_stream(task_files, label, scenario, seed=seed, test_fraction=test_fraction,
@@ -112,8 +127,8 @@ def continual(backends: tuple[str, ...], scenario: str, data: str | None, task_f
     check_config_fits(cfg, stream)
 
     console = Console(highlight=False, soft_wrap=True)
-    _print_stream(console, stream, cfg.name, epochs, seed)
-    plan = _plan(stream, cfg, backends, baselines, ablations, seed)
+    _print_stream(console, stream, cfg.name, epochs, seed, targets)
+    plan = _plan(stream, cfg, backends, baselines, ablations, seed, targets)
     total = epochs * sum(len(t.y_train) for t in stream.tasks) * len(plan)
     results: list[MethodResult] = []
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
@@ -125,9 +140,13 @@ def continual(backends: tuple[str, ...], scenario: str, data: str | None, task_f
             backend.name = label_
             advance = lambda n: progress.advance(bar, n)  # noqa: E731
             if role == "upper bound":
-                results.append(run_joint(backend, stream, epochs, seed, progress=advance))
+                result = run_joint(backend, stream, epochs, seed, progress=advance)
             else:
-                results.append(run_method(backend, stream, epochs, seed, role=role, progress=advance))
+                result = run_method(backend, stream, epochs, seed, role=role, progress=advance)
+            slots = _replay_slots(backend)
+            if slots:
+                result.details["replay_samples"] = slots
+            results.append(result)
 
     for r in results:
         if r.role == "lpn":
@@ -136,17 +155,17 @@ def continual(backends: tuple[str, ...], scenario: str, data: str | None, task_f
     for line in _findings(results):
         console.print(line)
     if json_path is not None:
-        report = _report(stream, cfg, config_spec, epochs, seed, results)
+        report = _report(stream, cfg, config_spec, epochs, seed, targets, results)
         _write_json(json_path, report)
         console.print(f"wrote {json_path}")
 
 
 # ---------------------------------------------------------------------------
 def _plan(stream: Stream, cfg: Any, backends: tuple[str, ...], baselines: bool, ablations: bool,
-          seed: int) -> list[tuple[str, str, Any]]:
+          seed: int, targets: TargetCoding) -> list[tuple[str, str, Any]]:
     """(label, role, factory) of every method to run, in the order the summary shows them."""
     def spec(config: Any = cfg) -> BackendSpec:
-        return BackendSpec(config, stream.classes, stream.task_classes, seed)
+        return BackendSpec(config, stream.classes, stream.task_classes, seed, targets=targets)
 
     plan: list[tuple[str, str, Any]] = []
     labels: dict[str, str] = {}
@@ -180,6 +199,16 @@ def _plan(stream: Stream, cfg: Any, backends: tuple[str, ...], baselines: bool, 
     return plan
 
 
+def _replay_slots(backend: Any) -> int:
+    """How many samples the learner's replay buffer holds (0 without one)."""
+    buffer = getattr(backend, "replay", None)
+    if buffer is not None:
+        return int(buffer.capacity)
+    model = getattr(backend, "model", None)
+    replay = model.config.replay if model is not None else None
+    return int(replay.capacity) if replay is not None and replay.enabled else 0
+
+
 def _topology(cfg: Any) -> Any:
     from ..topology import build_topology
     return build_topology(cfg)
@@ -194,10 +223,12 @@ def _pts(v: float) -> str:
     return "n/a" if math.isnan(v) else f"{100 * v:+.1f}"
 
 
-def _print_stream(console: Console, stream: Stream, config_name: str, epochs: int, seed: int) -> None:
+def _print_stream(console: Console, stream: Stream, config_name: str, epochs: int, seed: int,
+                  targets: TargetCoding) -> None:
     at_test = "task id given at test" if stream.task_id_at_test else "no task id at test"
     console.print(f"{stream.scenario}-incremental on {stream.source}: {len(stream.tasks)} tasks, "
-                  f"{at_test}; config {config_name!r}, {epochs} epoch(s) per task, seed {seed}")
+                  f"{at_test}; config {config_name!r}, {targets} targets, {epochs} epoch(s) per task, "
+                  f"seed {seed}")
     for i, t in enumerate(stream.tasks):
         classes = ", ".join(map(str, t.classes))
         console.print(f"  task {i}: {t.name}: classes {classes}; {len(t.y_train)} train, {len(t.y_test)} test")
@@ -238,6 +269,11 @@ def _findings(results: list[MethodResult]) -> list[str]:
     if "LPN float" in by_name and "LPN fixed" in by_name:
         gap = by_name["LPN fixed"].average_accuracy - by_name["LPN float"].average_accuracy
         lines.append(f"fixed minus float, average accuracy: {100 * gap:+.1f} points")
+    for r in results:
+        n = r.details.get("replay_samples")
+        if n:
+            lines.append(f"replay buffer of {r.name}: {n} samples x {r.replay_bytes // n} bytes "
+                         f"= {r.replay_bytes} bytes")
     replay = by_name.get("MLP + replay")
     if replay is not None:
         for r in results:
@@ -248,7 +284,7 @@ def _findings(results: list[MethodResult]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------
-def _report(stream: Stream, cfg: Any, config_spec: str, epochs: int, seed: int,
+def _report(stream: Stream, cfg: Any, config_spec: str, epochs: int, seed: int, targets: TargetCoding,
             results: list[MethodResult]) -> dict[str, Any]:
     return {
         "version": REPORT_VERSION,
@@ -257,7 +293,7 @@ def _report(stream: Stream, cfg: Any, config_spec: str, epochs: int, seed: int,
         "data": {"source": stream.source, "tasks": stream.summary(),
                  **{k: v for k, v in stream.details.items() if k != "permutations"}},
         "config": {"spec": config_spec, "name": cfg.name, "values": _finite(cfg.to_dict())},
-        "epochs": epochs, "seed": seed,
+        "epochs": epochs, "seed": seed, "targets": str(targets),
         "methods": [r.to_dict() for r in results],
     }
 
