@@ -148,6 +148,11 @@ class LayerView:
     synapses: int
     prunable: bool           # structural plasticity can prune here (WMIN > 0 and GMIN > 0)
 
+    @property
+    def src_identity(self) -> bool:
+        """Every unit reads slot k from unit k below (a full layer in order): no table needed."""
+        return self.src_mode == "row" and self.src_row == list(range(len(self.src_row)))
+
 
 @dataclass
 class ModelView:

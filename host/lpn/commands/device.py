@@ -305,11 +305,10 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 def _wait_for(emulator: Any) -> int | None:
     """Blocks until the emulator ends; its exit code, or None when the watchdog stopped it."""
-    while True:
-        code = emulator.process.poll()
-        if code is not None:
-            return None if emulator.timed_out else code
-        time.sleep(0.2)
+    # A blocking wait, not a poll loop: Ctrl-C landing inside Popen.poll() can leave
+    # Popen's internal waitpid lock taken, and the kill that follows then waits forever.
+    code = emulator.process.wait()
+    return None if emulator.timed_out else code
 
 
 # ---------------------------------------------------------------------------
