@@ -149,6 +149,51 @@ class LayerView:
     prunable: bool           # structural plasticity can prune here (WMIN > 0 and GMIN > 0)
 
     @property
+    def groups(self) -> list[tuple[int, int]]:
+        """Runs [first, end) of consecutive units that read the same sources with the
+        same count: the forward pass gathers their inputs once. Empty when the
+        connectivity is mutable (structural plasticity) or when runs are too short
+        for a shared gather to pay (fewer than two units on average)."""
+        if self.src_mode == "state":
+            return []
+        if self.src_mode == "row" and len(set(self.count)) == 1:
+            return [(0, self.units)]
+        runs: list[tuple[int, int]] = []
+        first = 0
+        for j in range(1, self.units + 1):
+            if j == self.units or self.count[j] != self.count[first] or self._row(j) != self._row(first):
+                runs.append((first, j))
+                first = j
+        return runs if 2 * len(runs) <= self.units else []
+
+    @property
+    def group_size(self) -> int | None:
+        """The one run length when every run has it (no table of runs needed)."""
+        sizes = {end - first for first, end in self.groups}
+        return sizes.pop() if len(sizes) == 1 else None
+
+    def _row(self, j: int) -> list[int]:
+        return self.src[j * self.fan_in:j * self.fan_in + self.count[j]]
+
+    @property
+    def forward_bound(self) -> int:
+        """A bound on |acc| of the forward pass: fan-in products of two int16
+        values and the bias scaled to the product's format."""
+        return self.fan_in * (1 << 30) + (1 << 15) * self.bias_scale
+
+    @property
+    def narrow_forward(self) -> bool:
+        """The forward pass's rounded sum fits int32 (|acc| < 2^(30 + shift)), so it
+        saturates on 32 bits (lpn_rshr_s16)."""
+        return self.forward_bound < 1 << (30 + self.shift_forward)
+
+    @property
+    def streams_below(self) -> bool:
+        """Every unit reads every slot from the unit of the same index below: the
+        forward pass needs no gather."""
+        return self.src_identity and self.uniform_count == self.fan_in
+
+    @property
     def src_identity(self) -> bool:
         """Every unit reads slot k from unit k below (a full layer in order): no table needed."""
         return self.src_mode == "row" and self.src_row == list(range(len(self.src_row)))

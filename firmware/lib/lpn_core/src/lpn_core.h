@@ -65,14 +65,18 @@ const char *lpn_status_name(int status);
 #define LPN_HOT_INLINE inline
 #endif
 
-/* 1: the forward pass's inner loop does four synapses per round (faster on
- * 32-bit cores, larger code); 8-bit parts, short of flash, keep the plain loop. */
+/* 1: the forward pass gathers the inputs that units share once and runs
+ * lpn_dot_s16 four synapses per round (faster on 32-bit cores, larger code);
+ * 8-bit parts, short of flash, keep the plain loop. */
 #ifndef LPN_UNROLL
 #if defined(__AVR__)
 #define LPN_UNROLL 0
 #else
 #define LPN_UNROLL 1
 #endif
+#endif
+#if defined(__AVR__) && LPN_UNROLL
+#error "LPN_UNROLL reads constant tables as data memory; on AVR they are in flash"
 #endif
 
 /* memcpy from a constant table (flash on AVR). */
@@ -123,6 +127,7 @@ static inline int32_t lpn_get_i32(const uint8_t *p)
     return u >= 0x80000000u ? (int32_t)((int64_t)u - 4294967296LL) : (int32_t)u;
 }
 
+#include "lpn_dot.h"
 #include "lpn_fixed.h"
 #include "lpn_prng.h"
 #include "lpn_select.h"

@@ -80,6 +80,15 @@ static inline int64_t lpn_sat(int64_t v, int64_t lo, int64_t hi)
 /* s16: every narrowing to int16 saturates. */
 static inline int16_t lpn_s16(int64_t v) { return (int16_t)lpn_sat(v, LPN_I16_MIN, LPN_I16_MAX); }
 
+/* s16(rshr(v, n)) for |v| < 2^(30 + n) (the caller's bound): the rounded value
+ * fits int32, so only its low word is kept and the saturation compares 32-bit
+ * values. The same result as lpn_s16(lpn_rshr(v, n)), in fewer instructions. */
+static inline int16_t lpn_rshr_s16(int64_t v, unsigned n)
+{
+    const int32_t r = (int32_t)lpn_rshr(v, n);
+    return (int16_t)(r < LPN_I16_MIN ? LPN_I16_MIN : (r > LPN_I16_MAX ? LPN_I16_MAX : r));
+}
+
 /* u8: every narrowing of a trail or a consolidation strength saturates. */
 static inline uint8_t lpn_u8(int64_t v) { return (uint8_t)lpn_sat(v, 0, LPN_U8_MAX); }
 
