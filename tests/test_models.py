@@ -107,13 +107,30 @@ def test_state_bytes_round_trip(kind, small_cfg):
     dict(X=[[0.1] * 36], y=[9], match="not one of the declared classes"),
     dict(X=[[0.1] * 36, [np.inf] * 36], y=[0, 1], match="finite"),
 ])
-def test_bad_input_is_rejected_and_changes_nothing(kind, small_cfg, bad):
+@pytest.mark.parametrize("method", ["partial_fit", "fit", "learn_one"])
+def test_bad_input_is_rejected_and_changes_nothing(kind, small_cfg, bad, method):
     m = kind(small_cfg)
     run_stream(m, small_cfg, 20)
+    m.classes_ = np.arange(4)
     before = m.state_bytes()
+    task = bad.get("task", 0)
     with pytest.raises(ValueError, match=bad["match"]):
-        m.partial_fit(bad["X"], bad["y"], classes=[0, 1, 2, 3], task=bad.get("task", 0))
+        if method == "learn_one":
+            m.learn_one(bad["X"][-1], bad["y"][-1], task=task)
+        else:
+            getattr(m, method)(bad["X"], bad["y"], classes=[0, 1, 2, 3], task=task)
     assert m.state_bytes() == before
+    assert m.classes_.tolist() == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("kind", MODELS)
+def test_predict_rejects_bad_input(kind, small_cfg):
+    m = kind(small_cfg)
+    for X, match in (([[np.nan] * 36], "finite"), ([[0.1] * 35], "35 features")):
+        with pytest.raises(ValueError, match=match):
+            m.predict(X)
+    with pytest.raises(ValueError, match="unknown task id 5"):
+        m.fit([[0.1] * 36], [0], classes=[0, 1, 2, 3]).predict([[0.1] * 36], task=5)
 
 
 def test_corrupt_state_is_rejected_and_changes_nothing(small_cfg):

@@ -116,7 +116,14 @@ class EstimatorMixin:
         y_arr = np.asarray(y)
         if classes is None and y_arr.ndim == 1 and (y_arr.dtype.kind in "iub" or y_arr.dtype.kind in "OUS"):
             classes = np.unique(y_arr)
-        self._check_X(X)
+        # Every check runs before the reset: bad input must leave the model as it was.
+        n = len(self._check_X(X))
+        learnt, self.classes_ = self.classes_, None
+        try:
+            self._encode_t(self._targets(y, n, classes))
+            self._check_task(task, n)
+        finally:
+            self.classes_ = learnt
         self._reset()
         self.classes_ = None
         for _ in range(epochs):
