@@ -19,11 +19,12 @@ The bridge is stopped by every test itself, under a watchdog timeout.
 from __future__ import annotations
 
 import os
-import select
+import queue
 import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -267,14 +268,17 @@ def test_lpn_emulate_board_prints_a_url_a_device_talks_to(uno):
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env={**os.environ, "COLUMNS": "200"})
     try:
+        # A thread reads the lines: select() on a buffered pipe misses a line that
+        # arrived in the same chunk as the one before it.
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
         url, output, deadline = None, [], time.monotonic() + 60
         while url is None and time.monotonic() < deadline:
-            ready, _, _ = select.select([process.stdout], [], [], 1.0)
-            if not ready:
+            try:
+                line = lines.get(timeout=1.0)
+            except queue.Empty:
                 assert process.poll() is None, "".join(output)
                 continue
-            line = process.stdout.readline()
-            assert line, "".join(output)
             output.append(line)
             if line.startswith("socket://"):
                 url = line.strip()

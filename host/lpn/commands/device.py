@@ -250,6 +250,9 @@ def emulate(env: str, board: str | None, model: str | None, build_dir: Path | No
         raise LPNError(f"--storage {storage}: no folder {storage.parent}")
     emulator = _make_emulator(kind, target, result.program, timeout, storage)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    # Ctrl-C must stop the emulator even when this process was started with SIGINT
+    # ignored (as a background job, or by a parent that ignores it), which Python keeps.
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with emulator:
             console = _console()
@@ -267,6 +270,7 @@ def emulate(env: str, board: str | None, model: str | None, build_dir: Path | No
         _console().print("stopped")
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def _emulator_target(env: str) -> tuple[str, Any]:
