@@ -33,6 +33,8 @@ TARGETS = {
     "clang": Target("clang", "clang", (), "size", "clang"),
     "cortex-m0plus": Target("cortex-m0plus", "arm-none-eabi-gcc", ("-mcpu=cortex-m0plus", "-mthumb"),
                             "arm-none-eabi-size", "gcc-arm-none-eabi"),
+    "cortex-m3": Target("cortex-m3", "arm-none-eabi-gcc", ("-mcpu=cortex-m3", "-mthumb"),
+                        "arm-none-eabi-size", "gcc-arm-none-eabi"),
     "cortex-m4": Target("cortex-m4", "arm-none-eabi-gcc", ("-mcpu=cortex-m4", "-mthumb"),
                         "arm-none-eabi-size", "gcc-arm-none-eabi"),
     "atmega328p": Target("atmega328p", "avr-gcc", ("-mmcu=atmega328p",), "avr-size", "gcc-avr"),

@@ -177,7 +177,7 @@ def dense_object_size(build: Any) -> dict[str, int] | None:
 def learner_footprint(fixed: Any, target: Target) -> dict[str, int] | None:
     """The learner alone on the target's core (lpncodegen.footprint), where it knows the core."""
     from lpncodegen import footprint
-    core = {"m4": "cortex-m4", "avr": "atmega328p"}.get(next(k for k, v in TARGETS.items() if v is target))
+    core = {"m4": "cortex-m4", "m3": "cortex-m3", "avr": "atmega328p"}.get(next(k for k, v in TARGETS.items() if v is target))
     if core is None:
         return None
     fp = footprint.measure(fixed, core)
@@ -245,7 +245,7 @@ def render(results: list[TargetResult]) -> None:
 @click.option("--targets", default="m4,m3,avr", show_default=True,
               help="Comma-separated: m4 (Cortex-M4, QEMU), m3 (Cortex-M3, QEMU), avr (ATmega328P, simavr).")
 @click.option("--model", default=None, metavar="MODEL",
-              help="Model file or shipped config (default: each environment's, digits on Arm, tiny on AVR).")
+              help="Model file or shipped config (default: each environment's, digits on Arm, uno on AVR).")
 @click.option("--reps", type=click.IntRange(min=1, max=1000), default=DEFAULT_REPS, show_default=True,
               help="Steps of each kind measured per run.")
 @click.option("--production/--no-production", default=True, show_default=True,
