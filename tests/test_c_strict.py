@@ -18,13 +18,11 @@ from lpncodegen import generate, render
 from lpncodegen.generator import core_dir, core_sources
 from lpncodegen.toolchains import STRICT_FLAGS, TARGETS, run
 from conftest import small_config
-from lpn.configs import named
 from lpn.fixed import FixedLPN
 from test_codegen_cases import CASES, case_model
 
 # Variants that only need to compile cleanly (their arithmetic is covered by the bit-exact tests).
 COMPILE_ONLY = {
-    "tiny": lambda: FixedLPN(named("tiny")),
     "contrast_no_replay": lambda: FixedLPN(small_config(hidden_error="contrastive", replay__enabled=False,
                                                         contrastive__noise=0.0)),
     "one_layer": lambda: FixedLPN(small_config(

@@ -5,66 +5,21 @@ cases really switch on what they claim to cover.
 """
 from __future__ import annotations
 
-import math
-
 import pytest
 
-from conftest import small_config
-from lpn.config import LPNConfig
 from lpn.configs import named
 from lpn.fixed import FixedLPN
 
 
-def wide_config() -> LPNConfig:
-    """17x17 inputs (more than 256, so 16-bit sources), two hardtanh feedback hidden
-    layers, structural regrowth limited by radius and tags, a large learning rate
-    that saturates weights, periodic consolidation without task switches."""
-    return LPNConfig.from_dict(dict(
-        name="wide", seed=11, hidden_error="feedback",
-        input=dict(shape=[17, 17], tags=[0x00FF, 0xFF00, 0x0FF0, 0xF00F]),
-        layers=[
-            dict(shape=[3, 3], channels=2, radius=4.0, tag_min=2, fan_in=12, activation="hardtanh",
-                 init=0.5),
-            dict(shape=[5], position="center", radius=math.inf, fan_in=10, activation="hardtanh",
-                 init=0.5, tags=[0x00FF, 0xFF00]),
-            dict(shape=[3], position="center", fan_in=5, activation="identity", init=0.2)],
-        learning=dict(eta=1.0, alpha_s=2.0, gamma_g=3.0, deposit_s=4.0, deposit_g=0.5,
-                      evap_s_shift=1, evap_g_shift=3, evap_g_period=5),
-        budget=dict(initial=0.5, min=0.02, max=0.9, step_down=0.1, step_up=0.3, boost_units=3,
-                    fast_shift=1, slow_shift=3),
-        consolidation=dict(enabled=True, every=23, on_task_switch=False, kappa=4.0, lam=0.3),
-        replay=dict(enabled=True, capacity=5, every=3, count=1, conflict_margin=0.25, conflict_count=1),
-        structural=dict(enabled=True, every=25, w_min=0.1, g_min=0.5, widen=1.5),
-        tasks=dict(count=3, masks=[[0], [1, 2], [0, 1, 2]]),
-        fixed=dict(trail_s_frac=3, trail_g_frac=8, consolidation_frac=0)))
-
-
-def frozen_config() -> LPNConfig:
-    """Three layers, frozen hidden errors, hardtanh and relu, no bias learning, fixed budget."""
-    return small_config(
-        hidden_error="frozen", consolidation__enabled=False, replay__enabled=False,
-        structural__enabled=False, budget__adapt=False, learning__bias=False,
-        layers=[dict(shape=[3, 3], channels=2, radius=2.0, tag_min=2, fan_in=8, activation="hardtanh",
-                     init=0.5),
-                dict(shape=[6], position="center", fan_in=18, activation="relu", init=0.3),
-                dict(shape=[4], position="center", fan_in=6, init=0.05)])
-
-
-def contrastive_config() -> LPNConfig:
-    """Target-free contrastive hidden layer (hardtanh), replayed negatives, masks."""
-    return small_config(
-        hidden_error="contrastive", contrastive__noise=0.2, contrastive__neg_shift=2,
-        layers=[dict(shape=[3, 3], channels=2, radius=2.0, tag_min=2, fan_in=8, activation="hardtanh",
-                     init=0.3),
-                dict(shape=[4], position="center", fan_in=18, activation="identity", init=0.05)])
-
-
+# Shipped configs (lpn/configs/*.toml), so users can run exactly what is tested.
 CASES = {
-    "digits": lambda: named("digits"),         # the shipped config: masks, replay, consolidation on switch
-    "small_all": small_config,                 # every mechanism, relu feedback, short periods
-    "contrastive": contrastive_config,
-    "frozen3": frozen_config,
-    "wide": wide_config,
+    "digits": lambda: named("digits"),           # masks, replay, consolidation on task switch
+    "small_all": lambda: named("mechanisms"),    # every mechanism, relu feedback, short periods
+    "contrastive": lambda: named("contrastive"), # target-free contrastive hardtanh hidden layer
+    "frozen3": lambda: named("frozen_deep"),     # three layers, frozen hidden errors, no bias learning
+    "wide": lambda: named("wide"),               # 16-bit sources, saturation, radius-limited regrowth
+    "tiny": lambda: named("tiny"),               # the smallest shipped learner
+    "uno": lambda: named("uno"),                 # the one that learns on an ATmega328P
 }
 
 
@@ -93,3 +48,9 @@ def test_cases_cover_every_mechanism():
 def test_case_builds(name):
     model = case_model(name)
     assert model.topology.synapses > 0
+
+
+def test_cases_are_shipped_configs():
+    from lpn import configs
+    for name, make in CASES.items():
+        assert make().name in configs.names(), name

@@ -52,7 +52,7 @@ def test_cli_writes_a_learner_that_says_what_it_is(model_file, tmp_path):
 
 def test_default_prefix_is_the_config_name(tmp_path):
     paths = generate(case_model("frozen3"), tmp_path)
-    assert [p.name for p in paths] == ["small.h", "small.c"]  # frozen3 is small_config's name
+    assert [p.name for p in paths] == ["frozen_deep.h", "frozen_deep.c"]  # the config's name
 
 
 def test_same_model_same_code():
@@ -193,8 +193,8 @@ def test_cli_micropython_target_writes_the_module_and_refuses_a_float_model(mode
                                            "--out", str(out)])
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in out.iterdir())
-    assert "lpn_small.py" in names and "lpn_small_viper.py" in names and "small.lpnstate" in names
-    state = (out / "small.lpnstate").read_bytes()
+    assert "lpn_mechanisms.py" in names and "lpn_mechanisms_viper.py" in names and "mechanisms.lpnstate" in names
+    state = (out / "mechanisms.lpnstate").read_bytes()
     assert state == modelfile.load(model_file).state_bytes()
     floaty = tmp_path / "float.lpn"
     modelfile.save(FloatLPN(case_model("frozen3").config), floaty)
