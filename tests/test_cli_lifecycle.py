@@ -66,11 +66,34 @@ def float_model(tmp_path) -> Path:
 
 
 # ---------------------------------------------------------------------------
-@pytest.mark.parametrize("command", ["new", "train", "convert", "info"])
+def _command_paths(group=None, prefix=()):
+    """Every command and subcommand of `lpn`, as argument tuples."""
+    import click
+
+    from lpn.cli import main
+    group = group or main
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        yield (*prefix, name)
+        if isinstance(command, click.Group):
+            yield from _command_paths(command, (*prefix, name))
+
+
+@pytest.mark.parametrize("command", list(_command_paths()), ids=" ".join)
 def test_every_command_has_help(command):
-    result = ok(command, "--help")
+    result = ok(*command, "--help")
     assert "Usage:" in result.output
     assert "--help" in result.output
+    # Some words of its own beyond the usage line and the options.
+    assert len(result.output.split("Options:")[0].split()) > 6, result.output
+
+
+def test_the_help_covers_every_documented_command():
+    paths = {" ".join(p) for p in _command_paths()}
+    assert {"new", "train", "convert", "info", "codegen", "experiment", "bench host", "bench codegen",
+            "bench device", "bench micropython", "build", "flash", "emulate", "push", "pull", "stream",
+            "monitor", "demo", "continual", "mpy deploy"} <= paths
 
 
 def test_new_writes_the_config_model(float_model):

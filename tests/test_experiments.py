@@ -1,5 +1,6 @@
-"""The paper's seven experiments (quick sizes) meet their claims on both backends,
-and `lpn experiment` reports them as tables and well-formed JSON."""
+"""The paper's seven experiments meet their claims on both backends, at the quick
+sizes and at the full sizes `lpn experiment all` runs by default, and `lpn
+experiment` reports them as tables and well-formed JSON."""
 from __future__ import annotations
 
 import json
@@ -11,27 +12,31 @@ from click.testing import CliRunner
 from lpn.cli import main
 from lpn.experiments import EXPERIMENTS, KINDS, ExperimentResult, run
 
-_cache: dict[tuple[str, str], ExperimentResult] = {}
+_cache: dict[tuple[str, str, bool], ExperimentResult] = {}
+# Every claim is checked at both sizes: quick for a fast signal, full as users run it.
+SIZE = pytest.mark.parametrize("quick", [True, False], ids=["quick", "full"])
 
 
-def result(name: str, kind: str) -> ExperimentResult:
-    """Each quick experiment runs once per backend, however many tests read it."""
-    if (name, kind) not in _cache:
-        _cache[name, kind] = run(name, kind, quick=True)
-    return _cache[name, kind]
+def result(name: str, kind: str, quick: bool) -> ExperimentResult:
+    """Each experiment runs once per backend and size, however many tests read it."""
+    if (name, kind, quick) not in _cache:
+        _cache[name, kind, quick] = run(name, kind, quick=quick)
+    return _cache[name, kind, quick]
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_regression_is_within_twice_least_squares(kind):
-    r = result("regression", kind)
+@SIZE
+def test_regression_is_within_twice_least_squares(kind, quick):
+    r = result("regression", kind, quick)
     assert r["lpn_mse"] <= 2.0 * r["least_squares_mse"]
     assert r["lpn_mse"] < 0.1 * r["mean_predictor_mse"], "the targets are learnt, not averaged"
     assert r.passed
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_partitioned_task_a_survives_task_b(kind):
-    r = result("partitioned", kind)
+@SIZE
+def test_partitioned_task_a_survives_task_b(kind, quick):
+    r = result("partitioned", kind, quick)
     assert r["a_before"] >= 0.85, "task A was learnt in the first place"
     assert r["b_after"] >= 0.80, "task B was learnt too"
     assert r["a_before"] - r["a_after"] <= 0.01
@@ -40,8 +45,9 @@ def test_partitioned_task_a_survives_task_b(kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_conflicting_task_b_overwrites_a(kind):
-    r = result("conflicting", kind)
+@SIZE
+def test_conflicting_task_b_overwrites_a(kind, quick):
+    r = result("conflicting", kind, quick)
     assert r["a_before"] >= 0.95 and r["b_after"] >= 0.90
     assert r["forgetting"] == pytest.approx(r["a_before"] - r["a_after"])
     assert r["forgetting"] >= 0.30
@@ -50,9 +56,10 @@ def test_conflicting_task_b_overwrites_a(kind):
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("name", ["consolidated", "replay"])
-def test_mechanism_halves_the_forgetting_of_conflict(name, kind):
-    r = result(name, kind)
-    plain = result("conflicting", kind)
+@SIZE
+def test_mechanism_halves_the_forgetting_of_conflict(name, kind, quick):
+    r = result(name, kind, quick)
+    plain = result("conflicting", kind, quick)
     assert r["forgetting_plain"] == pytest.approx(plain["forgetting"]), "the same conflict as experiment 3"
     assert r["forgetting"] <= 0.5 * plain["forgetting"]
     assert r["b_after"] >= 0.80, "task B is still learnt"
@@ -60,8 +67,9 @@ def test_mechanism_halves_the_forgetting_of_conflict(name, kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_structural_plasticity_reaches_far_inputs(kind):
-    r = result("structural", kind)
+@SIZE
+def test_structural_plasticity_reaches_far_inputs(kind, quick):
+    r = result("structural", kind, quick)
     assert r["needed_connected_fixed"] < 1.0, "fixed wiring cannot see every needed input"
     assert r["outside_reached"] >= 0.5
     assert r["mse_rewiring"] <= 0.5 * r["mse_fixed_wiring"]
@@ -69,8 +77,9 @@ def test_structural_plasticity_reaches_far_inputs(kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_hybrid_memory_needs_trails_and_consolidation(kind):
-    r = result("hybrid", kind)
+@SIZE
+def test_hybrid_memory_needs_trails_and_consolidation(kind, quick):
+    r = result("hybrid", kind, quick)
     assert r["old_full"] >= 0.9 and r["recent_full"] >= 0.9
     assert min(r["old_no_trails"], r["recent_no_trails"]) < 0.9
     assert min(r["old_no_consolidation"], r["recent_no_consolidation"]) < 0.9
