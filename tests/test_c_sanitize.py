@@ -87,7 +87,7 @@ CHILD = textwrap.dedent("""
 
     # Then a stream, compared with the Python model step by step.
     c.load_state_bytes(py.state_bytes())
-    result = compare(py, c, op_stream(py, 300, seed=5))
+    result = compare(py, c, op_stream(py, 2000, seed=5))
     assert result.equal, result.detail
     print("CLEAN", name, rejected)
 """)
@@ -109,7 +109,7 @@ def _child(code: str, args: list[str], env: dict, tmp: Path) -> subprocess.Compl
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["small_all", "contrastive", "wide"])
+@pytest.mark.parametrize("name", ["digits", "small_all", "contrastive", "frozen3", "wide", "uno"])
 def test_harness_clean_under_asan_and_ubsan(name, env, tmp_path):
     proc = _child(CHILD, [name], env, tmp_path)
     report = proc.stdout[-3000:] + proc.stderr[-6000:]
