@@ -26,6 +26,9 @@ from lpncodegen.micropython import (MANIFEST, MicroPythonCodegenError, generate,
                                     harness, render, toolchain, viper32)
 
 MPY_STEPS = 2000  # learning steps per bit-exactness run under MicroPython
+GOLDEN_CASES = ("feedback_all", "contrastive", "frozen_hardtanh")  # 2,000 steps each
+OTHER_CASES = ("wide_shifts", "narrow_shifts", "wide_input", "single_layer")  # shorter runs
+RUN_CASES = GOLDEN_CASES + OTHER_CASES  # every model run by MicroPython, statically checked too
 
 
 def _tool(fn):
@@ -149,7 +152,7 @@ def test_mypy_against_micropython_stubs(generated, tmp_path):
     config = tmp_path / "mypy.ini"
     config.write_text(toolchain.mypy_config(typings))
     files = []
-    for case in ("feedback_all", "contrastive", "frozen_hardtanh"):
+    for case in RUN_CASES:
         out = generated(case)[1]
         files += sorted(str(p) for p in out.glob("*.py"))
     driver = tmp_path / "driver.py"  # the test driver runs under MicroPython too (a copy: outside its package)
@@ -168,7 +171,9 @@ def test_mypy_against_micropython_stubs(generated, tmp_path):
 @pytest.mark.parametrize("arch", toolchain.ARCHES)
 def test_mpy_cross_compiles_for_boards(generated, tmp_path, arch):
     cross = _tool(toolchain.mpy_cross)
-    for case in ("feedback_all", "contrastive"):
+    # wide_input's source indices are u16: its viper kernels load them through ptr16.
+    assert "S = ptr16(src)" in (generated("wide_input")[1] / "lpn_wide_input_viper.py").read_text()
+    for case in RUN_CASES:
         out = generated(case)[1]
         for src in sorted(out.glob("*.py")):
             target = tmp_path / f"{src.stem}.mpy"
@@ -179,7 +184,7 @@ def test_mpy_cross_compiles_for_boards(generated, tmp_path, arch):
 
 
 # ---------------------------------------------------------------------------- bit-exactness
-@pytest.mark.parametrize("case", ["feedback_all", "contrastive", "frozen_hardtanh"])
+@pytest.mark.parametrize("case", GOLDEN_CASES)
 def test_bit_exact_with_fixed_model_under_micropython(generated, tmp_path, case):
     _tool(toolchain.micropython_command)
     model, out = generated(case)
@@ -197,8 +202,7 @@ def test_bit_exact_with_fixed_model_under_micropython(generated, tmp_path, case)
         assert got.state == ref.state
 
 
-@pytest.mark.parametrize("case", ["feedback_all", "contrastive", "frozen_hardtanh", "wide_shifts",
-                                  "narrow_shifts", "wide_input", "single_layer"])
+@pytest.mark.parametrize("case", RUN_CASES)
 def test_viper_kernels_agree_on_32_and_64_bit_words(tmp_path, case):
     model = make_model(case, pretrain=10)
     generate(model, tmp_path)
@@ -219,7 +223,7 @@ def test_wide_cases_reach_the_caps():
         assert model.state["saturations"] > 0, case
 
 
-@pytest.mark.parametrize("case", ["wide_shifts", "narrow_shifts", "wide_input", "single_layer"])
+@pytest.mark.parametrize("case", OTHER_CASES)
 def test_other_shapes_bit_exact_under_micropython(tmp_path, case):
     _tool(toolchain.micropython_command)
     model = make_model(case, pretrain=10)

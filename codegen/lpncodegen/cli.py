@@ -11,7 +11,8 @@ from .model_view import CodegenError
 @click.command("codegen")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Folder for <prefix>.h and <prefix>.c (created if missing).")
+              help="Output folder (created if missing). c: <prefix>.h and <prefix>.c; "
+                   "micropython: the lpn_<name>*.py modules, <name>.lpnstate, manifest.json.")
 @click.option("--prefix", default=None,
               help="C name prefix of every symbol (default: the model's config name).")
 @click.option("--target", type=click.Choice(["c", "micropython"]), default="c", show_default=True,
@@ -19,10 +20,12 @@ from .model_view import CodegenError
 @click.option("--variant", type=click.Choice(["both", "portable", "viper"]), default="both",
               show_default=True, help="MicroPython only: plain bytecode, @micropython.viper, or both.")
 def codegen(model: str, out_dir: str, prefix: str | None, target: str, variant: str) -> None:
-    """Generate fixed-point C that learns, from a fixed-point MODEL file.
+    """Generate a learner (C or MicroPython) from a fixed-point MODEL file.
 
-    The files build with the lpn_core library (firmware/lib/lpn_core; in
-    PlatformIO: lib_deps) and hold bit-identical state to the Python model.
+    Both hold bit-identical state to the Python model. --target c (default)
+    writes C that builds with the lpn_core library (firmware/lib/lpn_core; in
+    PlatformIO: lib_deps). --target micropython writes a module to copy to a
+    board (see lpn mpy deploy and docs/micropython.md).
     """
     from lpn.modelfile import ModelFileError, load
 
