@@ -25,7 +25,7 @@ from ..continual import SCENARIOS, BackendSpec, csv_stream, digits_stream, make_
 from ..continual import baselines as bl
 from ..continual.backends import LPNBackend, backend_names, check_config_fits, lpn_replay_bytes, parse_backend
 from ..continual.data import DEFAULT_TEST_FRACTION, Stream
-from ..continual.protocol import MethodResult, run_joint, run_method
+from ..continual.protocol import MethodResult, run_joint, run_method, tested_samples
 from ..continual.targets import TargetCoding
 from .errors import UserError as LPNError, user_errors
 
@@ -130,19 +130,26 @@ def continual(backends: tuple[str, ...], scenario: str, data: str | None, task_f
     _print_stream(console, stream, cfg.name, epochs, seed, targets)
     plan = _plan(stream, cfg, backends, baselines, ablations, seed, targets)
     total = epochs * sum(len(t.y_train) for t in stream.tasks) * len(plan)
+    # Testing gets its own bar: over a device, predicting is a serial exchange per
+    # sample and takes seconds, with the learning bar standing still meanwhile.
+    total_test = sum(tested_samples(stream, sequential=role != "upper bound") for _, role, _ in plan)
     results: list[MethodResult] = []
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=Console(stderr=True)) as progress:
         bar = progress.add_task("learning", total=total)
+        test_bar = progress.add_task("testing", total=total_test)
         for label_, role, make in plan:
             progress.update(bar, description=f"learning: {label_}")
+            progress.update(test_bar, description=f"testing: {label_}")
             backend = make()
             backend.name = label_
             advance = lambda n: progress.advance(bar, n)  # noqa: E731
+            advance_test = lambda n: progress.advance(test_bar, n)  # noqa: E731
             if role == "upper bound":
-                result = run_joint(backend, stream, epochs, seed, progress=advance)
+                result = run_joint(backend, stream, epochs, seed, progress=advance, test_progress=advance_test)
             else:
-                result = run_method(backend, stream, epochs, seed, role=role, progress=advance)
+                result = run_method(backend, stream, epochs, seed, role=role, progress=advance,
+                                    test_progress=advance_test)
             slots = _replay_slots(backend)
             if slots:
                 result.details["replay_samples"] = slots

@@ -20,6 +20,10 @@ from .data import Stream
 # Samples per `learn` call: the granularity of progress bars and, for the
 # scikit-learn baselines, of experience-replay mixing.
 LEARN_CHUNK = 32
+# Samples per `predict` call when testing is watched by a progress callback. A
+# device answers one sample at a time, so a whole test set per call would leave
+# the bar still for seconds.
+TEST_CHUNK = 32
 
 Progress = Callable[[int], None]
 
@@ -83,20 +87,42 @@ def _nan_to_none(v: Any) -> Any:
     return None if isinstance(v, float) and math.isnan(v) else v
 
 
-def accuracy(backend: Backend, stream: Stream, j: int) -> float:
+def accuracy(backend: Backend, stream: Stream, j: int, progress: Progress | None = None) -> float:
+    """Accuracy on task j's test set. With `progress`, the set is predicted in chunks
+    and the callback gets each chunk's size; `predict` changes no state, so the
+    answer is the same either way."""
     task = stream.tasks[j]
-    pred = backend.predict(task.X_test, j if stream.task_id_at_test else None)
-    return float(np.mean(np.asarray(pred) == task.y_test))
+    task_id = j if stream.task_id_at_test else None
+    if progress is None:
+        pred = np.asarray(backend.predict(task.X_test, task_id))
+    else:
+        parts = []
+        for part in _chunks(len(task.y_test), TEST_CHUNK):
+            parts.append(np.asarray(backend.predict(task.X_test[part], task_id)))
+            progress(part.stop - part.start)
+        pred = np.concatenate(parts) if parts else np.empty(0, dtype=task.y_test.dtype)
+    return float(np.mean(pred == task.y_test))
 
 
-def _chunks(n: int) -> list[slice]:
-    return [slice(i, min(n, i + LEARN_CHUNK)) for i in range(0, n, LEARN_CHUNK)]
+def tested_samples(stream: Stream, sequential: bool = True) -> int:
+    """How many test samples a run predicts: after each task i, those of tasks 0..i
+    (`run_method`); or every task's once (`run_joint`)."""
+    sizes = [len(t.y_test) for t in stream.tasks]
+    return sum(sum(sizes[:i + 1]) for i in range(len(sizes))) if sequential else sum(sizes)
+
+
+def _chunks(n: int, size: int = LEARN_CHUNK) -> list[slice]:
+    return [slice(i, min(n, i + size)) for i in range(0, n, size)]
 
 
 def run_method(backend: Backend, stream: Stream, epochs: int = 1, seed: int = 0, role: str = "lpn",
                progress: Progress | None = None,
-               after_task: Callable[[int, Backend], None] | None = None) -> MethodResult:
-    """Learn the tasks one after another; after each, test on every task seen so far."""
+               after_task: Callable[[int, Backend], None] | None = None,
+               test_progress: Progress | None = None) -> MethodResult:
+    """Learn the tasks one after another; after each, test on every task seen so far.
+
+    `progress` gets the number of samples of each `learn` call; `test_progress`, the
+    number of test samples of each `predict` call (`tested_samples` in all)."""
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     start = time.perf_counter()
@@ -115,13 +141,13 @@ def run_method(backend: Backend, stream: Stream, epochs: int = 1, seed: int = 0,
         if after_task:
             after_task(i, backend)
         for j in range(i + 1):
-            R[i, j] = accuracy(backend, stream, j)
+            R[i, j] = accuracy(backend, stream, j, test_progress)
     return MethodResult(backend.name, role, R, backend.replay_bytes(), len(backend.state_bytes()),
                         time.perf_counter() - start)
 
 
 def run_joint(backend: Backend, stream: Stream, epochs: int = 1, seed: int = 0,
-              progress: Progress | None = None) -> MethodResult:
+              progress: Progress | None = None, test_progress: Progress | None = None) -> MethodResult:
     """The upper bound: every task's training data at once, shuffled; each sample is
     learnt under its own task id. One row of accuracies, no forgetting."""
     start = time.perf_counter()
@@ -140,6 +166,6 @@ def run_joint(backend: Backend, stream: Stream, epochs: int = 1, seed: int = 0,
                 backend.learn(X[run], y[run], int(tasks[run[0]]))
             if progress:
                 progress(len(idx))
-    row = np.array([[accuracy(backend, stream, j) for j in range(len(stream.tasks))]])
+    row = np.array([[accuracy(backend, stream, j, test_progress) for j in range(len(stream.tasks))]])
     return MethodResult(backend.name, "upper bound", row, backend.replay_bytes(),
                         len(backend.state_bytes()), time.perf_counter() - start)
