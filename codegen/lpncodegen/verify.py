@@ -35,7 +35,7 @@ def op_stream(model: FixedLPN, n: int, seed: int = 0, task_every: int = 40,
     x = np.zeros((n, n_in), dtype=np.int16)
     t = np.zeros((n, n_out), dtype=np.int16)
     masks = [np.flatnonzero(cfg.task_mask(k)) for k in range(cfg.tasks.count)]
-    one = 1 << fmt.fa[-1]
+    one = min(1 << fmt.fa[-1], I16_MAX)  # 1.0 saturates when the output format has 15 fraction bits
     extras = ["consolidate", "replay", "structural", "contrast"]
     for i in range(n):
         k = (i // task_every) % cfg.tasks.count
