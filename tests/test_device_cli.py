@@ -100,7 +100,7 @@ def test_model_specs_are_files_or_shipped_configs(tmp_path):
         build_firmware.resolve_model(tmp_path / "absent.lpn")
     assert build_firmware.resolve_model("tiny").config.name == "tiny"
     assert build_firmware.default_model_spec("qemu_m4") == "digits"
-    assert build_firmware.default_model_spec("uno") == "tiny"
+    assert build_firmware.default_model_spec("uno") == "uno"
 
 
 # ---------------------------------------------------------------------------
@@ -152,7 +152,7 @@ def test_flash_composes_the_upload_for_a_real_board(tmp_path):
     assert (learner.directory / "learner" / "learner.h").is_file() and learner.name == "digits"
 
     uno = build_firmware.prepare_flash("uno")[2]
-    assert uno.name == "tiny"
+    assert uno.name == "uno"
 
     calls = []
 

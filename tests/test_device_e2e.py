@@ -7,8 +7,9 @@ the host commands over the serial line, and the Python fixed model as the refere
   consolidate/replay commands come between blocks), and the state pulled with `lpn
   pull` is bit-identical to the Python model fed the same stream. Each block's
   running accuracy (predict before learn) must equal the reference's count exactly.
-- A fuzz run sends 10,000+ random and mutated frames to the firmware: every frame
-  gets exactly one reply, the device never hangs, and the device's state always
+- A fuzz run sends 10,000+ distinct random and mutated frames to the firmware
+  (counted apart from the retries and the uploads' frames that come on top): every
+  frame gets exactly one reply, the device never hangs, and the device's state always
   equals a host mirror that applies only the requests the device accepted, so no
   rejected frame changed anything; an upload interleaved with rejected frames
   still commits.
@@ -277,13 +278,12 @@ class Fuzzer:
         cmd = P.BY_NAME[name]
         return cmd.code, P.pack(cmd.request, values, self.dims)
 
-    def frame(self, previous: bytes | None) -> bytes:
-        """One frame for the wire: delimiter, encoded bytes, delimiter."""
+    def frame(self) -> bytes:
+        """One new random or mutated frame for the wire: delimiter, encoded bytes, delimiter.
+        (Retries, exact repeats of the frame before, are the caller's.)"""
         rng = self.rng
         r = rng.random()
         seq = int(rng.integers(256))
-        if r < 0.03 and previous is not None:
-            return previous                                    # a retry: served from the reply cache
         if r < 0.25:
             garbage = bytes(b % 255 + 1 for b in rng.bytes(int(rng.integers(1, 120))))
             return b"\x00" + garbage + b"\x00"                  # noise: mostly malformed or bad CRC
@@ -406,10 +406,11 @@ class Mirror:
         return P.crc32(self.model.state_bytes())
 
 
-FUZZ_FRAMES = 10_000
+FUZZ_FRAMES = 10_000  # distinct random or mutated frames, not counting retries and uploads
+RETRY_RATE = 0.03     # chance that a frame is the previous one again (answered from the reply cache)
 BATCH = 32            # frames in flight at once; the replies come back in order
-CHECK_EVERY = 500     # frames between two state checks
-UPLOAD_EVERY = 2_000  # frames between two uploads through noise
+CHECK_EVERY = 500     # fuzz frames between two state checks
+UPLOAD_EVERY = 2_000  # fuzz frames between two uploads through noise
 
 
 def _check_state(link: RawLink, mirror: Mirror, check_no: int) -> None:
@@ -471,25 +472,39 @@ def test_fuzzed_frames_all_get_answers_and_rejections_change_nothing(m4):
             mirror = Mirror(compiled_in, info, max_frame)
             fuzzer = Fuzzer(rng, info, max_frame)
             started = time.monotonic()
-            sent, previous, checks, uploads = 0, None, 0, 0
-            while sent < FUZZ_FRAMES:
+            # Only new frames from the fuzzer count toward FUZZ_FRAMES, and each is sent
+            # once: a frame that repeats an earlier one byte for byte (about 6 % of draws,
+            # mostly payload-less commands) is drawn again. Retries (the previous frame
+            # again, on purpose), the uploads' frames and the state checks come on top.
+            distinct: set[bytes] = set()
+            fuzzed, redrawn, retries, upload_frames = 0, 0, 0, 0
+            previous, checks, uploads = None, 0, 0
+            while fuzzed < FUZZ_FRAMES:
                 batch = []
                 for _ in range(BATCH):
-                    previous = fuzzer.frame(previous)
+                    if previous is not None and rng.random() < RETRY_RATE:
+                        retries += 1                    # a retry: served from the reply cache
+                    else:
+                        previous = fuzzer.frame()
+                        while previous in distinct:
+                            redrawn += 1
+                            previous = fuzzer.frame()
+                        distinct.add(previous)
+                        fuzzed += 1
                     batch.append(previous)
                 link.send(b"".join(batch))
                 for wire, encoded in zip(batch, link.replies(len(batch), timeout=15)):
                     mirror.account(wire, encoded)
-                sent += len(batch)
-                if sent // CHECK_EVERY > checks:
+                if fuzzed // CHECK_EVERY > checks:
                     _check_state(link, mirror, checks)
                     checks += 1
-                if sent // UPLOAD_EVERY > uploads:
+                if fuzzed // UPLOAD_EVERY > uploads:
                     # A state the device has not held yet: the mirror's, one host step on.
                     other = FixedLPN(compiled_in.config, compiled_in.formats, compiled_in.topology)
                     other.load_state_bytes(mirror.model.state_bytes())
                     other.learn_q(np.full(info.inputs, 9000), np.eye(info.outputs, dtype=np.int64)[0] * 4096, 0)
-                    sent += _upload_through_noise(link, mirror, fuzzer, other.state_bytes(), int(rng.integers(256)))
+                    upload_frames += _upload_through_noise(link, mirror, fuzzer, other.state_bytes(),
+                                                           int(rng.integers(256)))
                     uploads += 1
                     _check_state(link, mirror, checks)
                     checks += 1
@@ -501,10 +516,13 @@ def test_fuzzed_frames_all_get_answers_and_rejections_change_nothing(m4):
             assert dev.get_state() == mirror.model.state_bytes()
         assert emu.process.poll() is None, emu.output
     counts = mirror.counts
-    print(f"\nfuzz: {sent} frames in {seconds:.1f} s ({sent / seconds:.0f} frames/s), {counts}, "
-          f"accepted {mirror.applied}, {checks + 1} state checks")
-    assert sent >= FUZZ_FRAMES
-    assert sum(counts.values()) == sent
+    sent = fuzzed + retries + upload_frames
+    print(f"\nfuzz: {fuzzed} distinct fuzz frames ({redrawn} repeats redrawn) + {retries} retries + "
+          f"{upload_frames} upload frames = {sent} frames in {seconds:.1f} s ({sent / seconds:.0f} frames/s), "
+          f"{counts}, accepted {mirror.applied}, {checks + 1} state checks")
+    assert fuzzed >= FUZZ_FRAMES and len(distinct) == fuzzed   # no fuzz frame was sent twice
+    assert retries > 100 and upload_frames >= 4 * uploads
+    assert sum(counts.values()) == sent   # every frame, set-up traffic included, got its one reply
     # Every kind of outcome happened, or the run proved less than it claims.
     assert counts["undecodable"] > 1000 and counts["rejected"] > 1000
     assert counts["accepted"] > 300 and counts["cached"] > 50

@@ -1,7 +1,9 @@
 """The firmware foundation, run for real: offline PlatformIO builds of the emulator and
 desktop targets, the ELFs booted in QEMU and answering the serial protocol over the
 UART's TCP port (the protocol itself is tested in test_protocol.py and
-test_device_e2e.py).
+test_device_e2e.py). Every environment of platformio.ini, the real-board ones that
+cannot be built here included, is read through PlatformIO's own config parser and
+checked for a consistent board, platform, framework, board glue and model.
 
 Every pio call here runs with HTTP(S) proxies pointing at a local sentinel that
 records each connection, so a build that reached for the network fails the test
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -21,7 +24,7 @@ from pathlib import Path
 import pytest
 import serial
 
-from lpn import modelfile, pio
+from lpn import build_firmware, configs, modelfile, pio
 from lpn import protocol as P
 from lpn.device import Device
 from lpn.emulator import Emulator, EmulatorError, qemu_machine_for_env
@@ -207,6 +210,121 @@ def test_emulated_envs_name_their_qemu_machine():
     assert qemu_machine_for_env("qemu_m3") == "mps2-an385"
     with pytest.raises(EmulatorError):
         qemu_machine_for_env("native")
+
+
+# ---------------------------------------------------------------------------
+# platformio.ini as PlatformIO reads it: parsed, never built, so the real-board
+# environments (official platforms, which need the internet) are checked too.
+CONFIG_DUMP = """
+import json, sys
+from platformio.project.config import ProjectConfig
+
+path = sys.argv[1]
+lint = ProjectConfig.lint(path)
+config = ProjectConfig(path)
+config.validate(silent=True)
+envs = {env: dict(config.items(env=env)) for env in config.envs()}
+print(json.dumps({"lint": lint, "warnings": config.warnings, "default_envs": config.default_envs(),
+                  "envs": envs}, default=str))
+"""
+# The real boards issue 4 asks for, by the official platform each one needs.
+OFFICIAL_PLATFORMS = {"ststm32", "atmelavr", "espressif32", "raspberrypi"}
+LEARNER_SCRIPT = "pre:extra_scripts/lpn_learner.py"
+BOARD_GLUE_DIR = pio.FIRMWARE_DIR / "src" / "board"
+
+
+@pytest.fixture(scope="module")
+def platformio_config(sentinel):
+    """Every environment's options, expanded by PlatformIO (extra_configs included), read
+    in a pio-like process: the project-local core dir, and proxies that record any connection."""
+    core = pio.ensure_offline_core(pio.default_core_dir())
+    done = subprocess.run(
+        [sys.executable, "-c", CONFIG_DUMP, str(pio.FIRMWARE_DIR / "platformio.ini")],
+        cwd=pio.FIRMWARE_DIR, env=pio.offline_environment(core, sentinel.environment()),
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def _flags(options: dict) -> list[str]:
+    return [token for line in options.get("build_flags", []) for token in shlex.split(line)]
+
+
+def _glue_folders(options: dict) -> list[str]:
+    """The board-glue folders an environment's build_src_filter adds (`+<board/X/>`)."""
+    filters = " ".join(options.get("build_src_filter", []))
+    return [part[len("+<board/"):-2] for part in filters.split() if part.startswith("+<board/")]
+
+
+def test_every_environment_parses_without_the_network(platformio_config, sentinel):
+    assert platformio_config["lint"] == {"errors": [], "warnings": []}
+    assert platformio_config["warnings"] == []
+    envs = platformio_config["envs"]
+    # The host tool reads platformio.ini with its own parser: it must see the same.
+    assert sorted(envs) == sorted(build_firmware.pio_envs())
+    assert platformio_config["default_envs"] == [pio.DEFAULT_ENV]
+    for env, options in envs.items():
+        assert build_firmware.default_model_spec(env) == options["custom_lpn_model"], env
+        assert LEARNER_SCRIPT in options.get("extra_scripts", []), f"{env} does not generate its learner"
+        glue = _glue_folders(options)
+        assert len(glue) == 1 and (BOARD_GLUE_DIR / glue[0]).is_dir(), f"{env}: board glue {glue}"
+    assert sentinel.requests == [], "reading platformio.ini reached for the network"
+
+
+def test_offline_environments_use_project_platforms_and_shipped_boards(platformio_config):
+    offline = {env: o for env, o in platformio_config["envs"].items() if build_firmware.is_offline_env(env)}
+    assert {"qemu_m4", "qemu_m3", "native", "simavr_uno"} <= set(offline)
+    for env, options in offline.items():
+        platform = Path(options["platform"].removeprefix("symlink://"))
+        assert platform.parent == pio.FIRMWARE_DIR / "platforms", env   # ${PROJECT_DIR} expanded, absolute
+        assert (platform / "platform.json").is_file() and (platform / "builder" / "main.py").is_file(), env
+        assert "framework" not in options, f"{env}: the project-local platforms have no framework"
+        # Without it, `pio run` fetches the default test framework (Unity) from the registry.
+        assert options.get("test_framework") == "custom", env
+        spec = options["custom_lpn_model"]
+        assert spec in configs.names() or (pio.FIRMWARE_DIR / spec).is_file(), f"{env}: model {spec!r}"
+        if "board" not in options:
+            assert platform.name == "native-local", f"{env} names no board"
+            continue
+        board = options["board"]
+        assert (pio.BOARDS_DIR / f"{board}.json").is_file(), f"{env}: no manifest boards/{board}.json"
+        manifest = pio.board_manifest(board)
+        assert {"name", "url", "vendor"} <= set(manifest), board
+        assert {"mcu", "f_cpu"} <= set(manifest["build"]), board
+        if platform.name == "arm-none-eabi-local":
+            assert manifest["build"]["cpu"].startswith("cortex-m") and "ldscript" in manifest["build"]
+        elif platform.name == "avr-local":
+            assert manifest["build"]["mcu"].startswith("atmega")
+
+
+def test_real_board_environments_are_complete(platformio_config):
+    real = {env: o for env, o in platformio_config["envs"].items() if not build_firmware.is_offline_env(env)}
+    assert {o["platform"] for o in real.values()} == OFFICIAL_PLATFORMS
+    for env, options in real.items():
+        assert "://" not in options["platform"], f"{env}: an official platform, by its registry name"
+        assert options.get("framework") == ["arduino"], env
+        # An official board id: a manifest of the same name in boards/ would shadow it.
+        assert options.get("board") and not (pio.BOARDS_DIR / f"{options['board']}.json").exists(), env
+        assert _glue_folders(options) == ["arduino"], env
+        assert "-<main.c>" in " ".join(options["build_src_filter"]), f"{env}: the framework owns main()"
+        assert options["custom_lpn_model"] in configs.names(), f"{env}: not a shipped config"
+        bauds = [f.split("=", 1)[1] for f in _flags(options) if f.startswith("-DLPN_SERIAL_BAUD=")]
+        assert bauds == [str(options["monitor_speed"])], f"{env}: the monitor must speak the firmware's baud"
+
+
+def test_arduino_uno_builds_what_simavr_uno_measured_to_fit(platformio_config):
+    # The ATmega328P image measured in simavr (tests/test_avr_e2e.py) fits 2 KB with the
+    # uno config and these learner and protocol flags; the Arduino-core Uno must use them too.
+    envs = platformio_config["envs"]
+    uno, simulated = envs["uno"], envs["simavr_uno"]
+    assert uno["board"] == "uno" and uno["platform"] == "atmelavr"
+    assert uno["custom_lpn_model"] == simulated["custom_lpn_model"] == "uno"
+    needed = [f for f in _flags(simulated) if f.startswith(("-DLPN_", "-m", "-Wl,"))
+              and not f.startswith("-DLPN_SERIAL_BAUD=")]
+    assert {"-DLPN_DEVICE_MAX_FRAME=96", "-mcall-prologues"} <= set(needed)
+    assert set(needed) <= set(_flags(uno))
+    assert "-DLPN_SERIAL_BAUD=115200" in _flags(uno)   # the USB-serial bridge, not simavr's 1 Mbaud
 
 
 def read_exactly(link: serial.Serial, count: int) -> bytes:

@@ -216,6 +216,14 @@ def fake_binary(tmp_path_factory) -> Path:
     return _compile(tmp_path_factory.mktemp("fake_device"), "fake_device", SANITIZE)
 
 
+def _require(tool: str) -> None:
+    """The set-up installs every tool these checks use, so a missing one is a failure, never a skip
+    (as in test_c_strict.py): a skipped strictness check would pass unnoticed."""
+    if shutil.which(tool) is None:
+        pytest.fail(f"{tool} is not installed (not on PATH); the set-up installs it: "
+                    f"run `make setup` or `bash scripts/install-system-deps.sh`")
+
+
 @pytest.mark.parametrize("compiler,flags", [
     ("gcc", ["-O2", "-Wconversion", "-Wshadow"]),
     ("clang", ["-O2", "-Wconversion", "-Wshadow"]),
@@ -224,8 +232,7 @@ def fake_binary(tmp_path_factory) -> Path:
     ("avr-gcc", ["-Os", "-mmcu=atmega328p"]),
 ], ids=["gcc", "clang", "cortex-m4", "cortex-m0plus", "avr"])
 def test_library_compiles_strictly(compiler, flags, tmp_path):
-    if shutil.which(compiler) is None:
-        pytest.skip(f"{compiler} not installed")
+    _require(compiler)
     for src in LIB_SOURCES:
         r = subprocess.run([compiler, *STRICT, *flags, "-c", str(src), "-o", str(tmp_path / (src.stem + ".o"))],
                            capture_output=True, text=True)
@@ -233,8 +240,7 @@ def test_library_compiles_strictly(compiler, flags, tmp_path):
 
 
 def test_cppcheck_is_clean():
-    if shutil.which("cppcheck") is None:
-        pytest.skip("cppcheck not installed")
+    _require("cppcheck")
     r = subprocess.run(["cppcheck", "--std=c99", "--enable=warning,portability,performance", "--error-exitcode=1",
                         "--inline-suppr", "--quiet", f"-I{LIB}", *map(str, LIB_SOURCES)],
                        capture_output=True, text=True)
