@@ -22,6 +22,14 @@ def invoke(*args):
     return CliRunner().invoke(main, ["continual", *map(str, args)])
 
 
+def report_of(tmp_path, *args):
+    """`lpn continual ARGS --json`: the JSON report, after checking the command succeeded."""
+    out = tmp_path / "report.json"
+    result = invoke(*args, "--json", out)
+    assert result.exit_code == 0, result.output
+    return json.loads(out.read_text())
+
+
 # ---------------------------------------------------------------------------- metrics
 R3 = [[0.9, NAN, NAN],
       [0.7, 0.8, NAN],
@@ -130,11 +138,8 @@ def test_ablation_without_consolidation_forgets_more_under_conflict(tmp_path):
     class run here forgets less without consolidation), so replay is off in this config."""
     cfg = tmp_path / "no-replay.json"
     cfg.write_text(configs.named("digits_domain_incremental").replace(**{"replay.enabled": False}).to_json())
-    out = tmp_path / "report.json"
-    result = invoke("--scenario", "domain", "--config", cfg, "--backend", "float", "--ablations",
-                    "--no-baselines", "--max-train", 200, "--max-test", 100, "--json", out)
-    assert result.exit_code == 0, result.output
-    methods = _methods(json.loads(out.read_text()))
+    methods = _methods(report_of(tmp_path, "--scenario", "domain", "--config", cfg, "--backend", "float",
+                                 "--ablations", "--no-baselines", "--max-train", 200, "--max-test", 100))
     # Replay is off, so there is no replay ablation to run.
     assert [(name, m["role"]) for name, m in methods.items()] == [
         ("LPN float", "lpn"), ("LPN float w/o consolidation", "ablation")]
@@ -147,11 +152,8 @@ def test_ablation_without_consolidation_forgets_more_under_conflict(tmp_path):
 def test_ablation_without_replay_forgets_the_old_classes(tmp_path):
     """Class-incremental has no task id at test, so every output competes; the config's
     comment says replay does the remembering. Without it the old classes are lost."""
-    out = tmp_path / "report.json"
-    result = invoke("--scenario", "class", "--backend", "float", "--ablations", "--no-baselines",
-                    "--max-train", 100, "--max-test", 50, "--json", out)
-    assert result.exit_code == 0, result.output
-    methods = _methods(json.loads(out.read_text()))
+    methods = _methods(report_of(tmp_path, "--scenario", "class", "--backend", "float", "--ablations",
+                                 "--no-baselines", "--max-train", 100, "--max-test", 50))
     assert [(name, m["role"]) for name, m in methods.items()] == [
         ("LPN float", "lpn"), ("LPN float w/o consolidation", "ablation"), ("LPN float w/o replay", "ablation")]
     full, no_replay = methods["LPN float"], methods["LPN float w/o replay"]
@@ -167,10 +169,7 @@ def test_class_incremental_defaults_meet_the_targets(tmp_path):
     """The full class-incremental run on its defaults (about 5 s): the issue's targets
     are at least 85% average accuracy with a replay buffer of at most 4 KB, and above
     the MLP given the same budget."""
-    out = tmp_path / "report.json"
-    result = invoke("--scenario", "class", "--json", out)
-    assert result.exit_code == 0, result.output
-    report = json.loads(out.read_text())
+    report = report_of(tmp_path, "--scenario", "class")
     assert report["scenario"] == "class" and report["task_id_at_test"] is False
     assert report["config"]["name"] == "digits_class_incremental"
     assert report["targets"] == "soft:0.5" and report["epochs"] == 2
@@ -194,10 +193,7 @@ def test_class_incremental_defaults_meet_the_targets(tmp_path):
 def test_domain_incremental_defaults_beat_the_baselines(tmp_path):
     """The full domain-incremental run on its defaults (about 15 s). The issue sets no
     target here; the LPN must still beat backprop with the same replay budget."""
-    out = tmp_path / "report.json"
-    result = invoke("--scenario", "domain", "--json", out)
-    assert result.exit_code == 0, result.output
-    report = json.loads(out.read_text())
+    report = report_of(tmp_path, "--scenario", "domain")
     assert report["scenario"] == "domain" and report["task_id_at_test"] is False
     assert report["config"]["name"] == "digits_domain_incremental"
     tasks = report["data"]["tasks"]
