@@ -79,6 +79,12 @@ const char *lpn_status_name(int status);
 #error "LPN_UNROLL reads constant tables as data memory; on AVR they are in flash"
 #endif
 
+/* Evaporation of n trail bytes (lpn-spec section 8): v -= v >> shift for each.
+ * On 32-bit cores four bytes a word: (word >> shift) masked to each byte's own
+ * bits is every byte's v >> shift, and no byte borrows from its neighbour since
+ * v >= v >> shift. The same bytes as the plain loop. */
+void lpn_evaporate_u8(uint8_t *v, uint32_t n, unsigned shift);
+
 /* memcpy from a constant table (flash on AVR). */
 void lpn_copy_from_flash(uint8_t *dst, const uint8_t *src, size_t n);
 
