@@ -66,8 +66,9 @@ def test_report_is_well_formed(demo_run):
     report = json.loads((out / "report.json").read_text())  # strict JSON: no NaN
     assert (report["schema"], report["version"]) == ("lpn-demo-report", 1)
     for key in ("data", "config", "model", "firmware", "device", "reference", "baselines", "bit_exact",
-                "targets", "throughput", "seconds", "files"):
+                "targets", "goals", "throughput", "seconds", "files"):
         assert key in report, key
+    assert report["targets"] == "onehot" and report["goals"]["met"] in (True, False)
     assert len(report["data"]["tasks"]) == TASKS
     assert all(t["train"] == MAX_TRAIN and t["test"] == MAX_TEST for t in report["data"]["tasks"])
     for method in [report["device"], report["reference"], *report["baselines"]]:

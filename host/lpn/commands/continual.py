@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -23,9 +22,10 @@ from rich.table import Table
 from .. import configs
 from ..continual import SCENARIOS, BackendSpec, csv_stream, digits_stream, make_backend
 from ..continual import baselines as bl
-from ..continual.backends import LPNBackend, backend_names, check_config_fits, lpn_replay_bytes, parse_backend
+from ..continual.backends import backend_names, check_config_fits, lpn_replay_bytes, parse_backend
 from ..continual.data import DEFAULT_TEST_FRACTION, Stream
 from ..continual.protocol import MethodResult, run_joint, run_method, tested_samples
+from ..continual.tables import matrix_table, pct, pts
 from ..continual.targets import TargetCoding
 from .errors import UserError as LPNError, user_errors
 
@@ -157,7 +157,7 @@ def continual(backends: tuple[str, ...], scenario: str, data: str | None, task_f
 
     for r in results:
         if r.role == "lpn":
-            console.print(_matrix_table(r, stream))
+            console.print(matrix_table(r))
     console.print(_summary_table(results))
     for line in _findings(results):
         console.print(line)
@@ -222,14 +222,6 @@ def _topology(cfg: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------
-def _pct(v: float) -> str:
-    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}"
-
-
-def _pts(v: float) -> str:
-    return "n/a" if math.isnan(v) else f"{100 * v:+.1f}"
-
-
 def _print_stream(console: Console, stream: Stream, config_name: str, epochs: int, seed: int,
                   targets: TargetCoding) -> None:
     at_test = "task id given at test" if stream.task_id_at_test else "no task id at test"
@@ -241,22 +233,6 @@ def _print_stream(console: Console, stream: Stream, config_name: str, epochs: in
         console.print(f"  task {i}: {t.name}: classes {classes}; {len(t.y_train)} train, {len(t.y_test)} test")
 
 
-def _matrix_table(r: MethodResult, stream: Stream) -> Table:
-    T = len(stream.tasks)
-    table = Table(title=f"{r.name}: accuracy (%) after learning task i (rows) on task j (columns)",
-                  title_justify="left")
-    table.add_column("after", justify="right")
-    for j in range(T):
-        table.add_column(f"task {j}", justify="right")
-    table.add_column("mean", justify="right")
-    for i in range(T):
-        row = r.matrix[i]
-        table.add_row(f"task {i}", *[_pct(v) for v in row], _pct(float(np.nanmean(row))))
-    forgetting = ["" if j == T - 1 else _pts(f) for j, f in enumerate(r.per_task_forgetting + [math.nan])]
-    table.add_row("forgetting", *forgetting, _pts(r.forgetting), style="dim")
-    return table
-
-
 def _summary_table(results: list[MethodResult]) -> Table:
     table = Table(title="summary", title_justify="left")
     for name, justify in (("method", "left"), ("role", "left"), ("average acc. %", "right"),
@@ -264,7 +240,7 @@ def _summary_table(results: list[MethodResult]) -> Table:
                           ("replay bytes", "right"), ("seconds", "right")):
         table.add_column(name, justify=justify)
     for r in results:
-        table.add_row(r.name, r.role, _pct(r.average_accuracy), _pts(r.forgetting), _pct(r.just_learnt),
+        table.add_row(r.name, r.role, pct(r.average_accuracy), pts(r.forgetting), pct(r.just_learnt),
                       str(r.replay_bytes), f"{r.seconds:.1f}")
     return table
 

@@ -57,7 +57,8 @@ def demo(out: Path, quick: bool, max_train: int | None, max_test: int | None, se
     """
     from ..demo import DemoError, DemoSettings, run_demo
     from ..demo.figure import write_figure
-    from ..demo.report import FIGURE_FILE, REPORT_FILE, build_report, device_table, findings, matrix_table
+    from ..continual.tables import matrix_table
+    from ..demo.report import FIGURE_FILE, REPORT_FILE, build_report, device_table, findings
     from ..demo.report import summary_table, write_json
 
     if quick:
