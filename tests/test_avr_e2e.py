@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import queue
-import socket
 import struct
 import subprocess
 import sys
@@ -37,6 +36,7 @@ from lpn import protocol as P
 from lpn.avr import AvrEmulator, simavr_target_for_env
 from lpn.cli import main
 from lpn.device import Device
+from raw_link import RawLink
 from lpn.fixed import FixedLPN
 
 pytestmark = pytest.mark.slow
@@ -156,37 +156,6 @@ def test_pushed_model_learns_a_task_switching_stream_bit_identical_within_2_kb(u
 
 
 # ---------------------------------------------------------------------------
-class RawLink:
-    """Frames over the bridge's TCP socket, without the host client's retries."""
-
-    def __init__(self, url: str):
-        host, port = url.removeprefix("socket://").rsplit(":", 1)
-        self.sock = socket.create_connection((host, int(port)), timeout=10)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.pending = bytearray()
-
-    def exchange(self, wire: bytes, timeout: float = 5.0) -> bytes:
-        """Sends `wire` and returns the one decoded reply it gets."""
-        self.sock.sendall(wire)
-        deadline = time.monotonic() + timeout
-        while True:
-            while b"\x00" in self.pending:
-                end = self.pending.index(b"\x00")
-                piece = bytes(self.pending[:end])
-                del self.pending[:end + 1]
-                if piece:
-                    return P.cobs_decode(piece)
-            left = deadline - time.monotonic()
-            assert left > 0, f"no reply to {wire.hex()}"
-            self.sock.settimeout(left)
-            data = self.sock.recv(4096)
-            assert data, "the bridge closed the connection"
-            self.pending += data
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 def malformed_frames(rng: np.random.Generator, info, count: int) -> list[bytes]:
     """Frames the device must reject: garbage, corrupted CRCs, wrong lengths, bad task ids,
     out-of-order state transfers, unknown commands, oversized frames."""

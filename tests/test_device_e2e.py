@@ -22,7 +22,6 @@ QEMU is started and stopped by every test itself, under a watchdog timeout.
 from __future__ import annotations
 
 import re
-import socket
 import struct
 import time
 from pathlib import Path
@@ -31,11 +30,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from lpn import build_firmware, datasets, modelfile, pio
+from lpn import build_firmware, datasets, modelfile
 from lpn import protocol as P
 from lpn.cli import main
 from lpn.commands.device import same_model_family
 from lpn.device import Device, DeviceError
+from raw_link import RawLink
 from lpn.emulator import Emulator, qemu_machine_for_env
 from lpn.fixed import FixedLPN
 
@@ -177,47 +177,6 @@ def test_pushed_model_learns_a_stream_bit_identical_to_the_python_model(m4, tmp_
 
 # ---------------------------------------------------------------------------
 # Fuzzing
-class RawLink:
-    """Frames over the emulator's TCP socket, without the host client's retries."""
-
-    def __init__(self, url: str):
-        host, port = url.removeprefix("socket://").rsplit(":", 1)
-        self.sock = socket.create_connection((host, int(port)), timeout=10)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.pending = bytearray()
-
-    def send(self, wire: bytes) -> None:
-        self.sock.sendall(wire)
-
-    def replies(self, count: int, timeout: float) -> list[bytes]:
-        """The next `count` reply frames (encoded, without delimiter); fails if they do not come."""
-        out: list[bytes] = []
-        deadline = time.monotonic() + timeout
-        while True:
-            while len(out) < count and b"\x00" in self.pending:
-                end = self.pending.index(b"\x00")
-                piece = bytes(self.pending[:end])
-                del self.pending[:end + 1]
-                if piece:
-                    out.append(piece)
-            if len(out) == count:
-                return out
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"the device answered {len(out)} of {count} frames within {timeout} s")
-            self.sock.settimeout(left)
-            try:
-                data = self.sock.recv(65536)
-            except socket.timeout:
-                continue
-            if not data:
-                raise AssertionError("the emulator closed the connection")
-            self.pending += data
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 def body(cmd: int, seq: int, payload: bytes) -> bytes:
     raw = bytes((cmd & 0xFF, seq & 0xFF)) + payload
     return raw + struct.pack("<I", P.crc32(raw))
