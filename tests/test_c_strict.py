@@ -33,7 +33,7 @@ COMPILE_ONLY = {
 ROOT = Path(__file__).resolve().parent.parent
 INSTALL = ROOT / "scripts" / "install-system-deps.sh"
 OPT_LEVELS = {"gcc": ("-O0", "-O2"), "clang": ("-O2",),
-              "cortex-m0plus": ("-Os",), "cortex-m4": ("-Os",), "atmega328p": ("-Os",)}
+              "cortex-m0plus": ("-Os",), "cortex-m3": ("-Os",), "cortex-m4": ("-Os",), "atmega328p": ("-Os",)}
 CPPCHECK = ["cppcheck", "--std=c99", "--enable=warning,style,performance,portability",
             "--inline-suppr", "--error-exitcode=1", "--quiet", "--suppress=missingIncludeSystem"]
 

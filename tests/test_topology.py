@@ -4,10 +4,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import small_config
+from lpn import configs
 from lpn.topology import build_topology
 
 
@@ -36,8 +38,9 @@ def assert_follows_the_rule(cfg):
             assert (lt.src[j, lt.count[j]:] == 0).all()  # padding slots
 
 
-def test_shipped_style_config_follows_the_rule():
-    assert_follows_the_rule(small_config())
+@pytest.mark.parametrize("name", configs.names())
+def test_shipped_configs_follow_the_rule(name):
+    assert_follows_the_rule(configs.named(name))
 
 
 @settings(max_examples=25, deadline=None)
